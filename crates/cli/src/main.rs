@@ -5,6 +5,10 @@
 
 mod cmd;
 
+// mimalloc: candle allocates many short-lived tensors; the system allocator is markedly slower for that.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -15,10 +19,27 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Convert a GGUF file (Llama, Qwen2) to a Hugging Face directory.
+    Convert(cmd::convert::Args),
+    /// Mean token cross-entropy and perplexity of a model over a token stream.
+    Eval(cmd::eval::Args),
+    /// Architecture and parameter counts of a model directory.
+    Info(cmd::info::Args),
+    /// Fetch the public-domain corpus, train or load a tokenizer, pack token shards.
+    Data(cmd::data::Args),
+    /// Import a loss log (trainer_state.json, CSV, JSONL) as a curve file.
+    Import(cmd::import::Args),
+}
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Convert(args) => cmd::convert::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
+        Command::Info(args) => cmd::info::run(args),
+        Command::Data(args) => cmd::data::run(args),
+        Command::Import(args) => cmd::import::run(args),
+    }
 }
 
 fn main() {

@@ -1,7 +1,24 @@
 //! Loss curves: the data every fit, metric and plan works on.
 //!
 //! A [`Curves`] holds [`Run`]s (one pruned model's post-training curve, sharing `n0`, `rho`, `l0`) and their
-//! [`Point`]s (one measured loss each). Reading and validating curve files lives beside these types.
+//! [`Point`]s (one measured loss each). Reading and validating curve files ([`read_curves`], submodules
+//! `read` and `build`) and writing them ([`write_curves_csv`]) live beside these types.
+//!
+//! What a curve file's columns become: `run` → [`Run::name`]; `n0, rho, l0` → the run and every point's
+//! `vars`; `n, d, loss` → the point's `vars` (`n` defaults to `n0 · (1 - rho)`); `method, model, family` → the
+//! run's labels. The other optional columns (`n0_total, split, step, lr`) and any unknown column are accepted
+//! and not stored: the law does not use them.
+
+mod build;
+mod error;
+mod read;
+#[cfg(test)]
+mod tests;
+mod write;
+
+pub use error::{CurveError, Inconsistent};
+pub use read::{parse_curves, read_curves, CurveFormat, REQUIRED_COLUMNS};
+pub use write::{curves_csv_bytes, write_curves_csv, write_curves_csv_with, ExtraColumn};
 
 use crate::var::Var;
 
@@ -50,4 +67,28 @@ pub struct Run {
 pub struct Curves {
     pub runs: Vec<Run>,
     pub points: Vec<Point>,
+}
+
+impl Curves {
+    /// Point indices grouped by run (`result[r]` for `runs[r]`), each group sorted by `d` (ties keep file order).
+    pub fn points_by_run(&self) -> Vec<Vec<usize>> {
+        group_by_run(&self.points, self.runs.len())
+    }
+}
+
+/// Indices into `points` grouped by `Point::run` (`result[r]`, for `r < n_runs`; points naming a larger run index
+/// are grouped too, growing the result), each group sorted by `d` with ties in input order.
+pub fn group_by_run(points: &[Point], n_runs: usize) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); n_runs];
+    for (i, p) in points.iter().enumerate() {
+        if p.run >= groups.len() {
+            groups.resize(p.run + 1, Vec::new());
+        }
+        groups[p.run].push(i);
+    }
+    for g in &mut groups {
+        // Stable sort; `total_cmp` so a NaN (never present in validated curves) cannot panic.
+        g.sort_by(|&a, &b| points[a].d().total_cmp(&points[b].d()));
+    }
+    groups
 }

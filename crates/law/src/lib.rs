@@ -8,8 +8,20 @@
 //! Every observation is a [`Point`]: one row of a curve file, with the law's variables in a fixed order
 //! ([`Var`]).
 
+pub mod atomic;
 pub mod curves;
+pub mod expr;
+pub mod fit;
+pub mod holdout;
+pub mod import;
+pub mod laws;
+pub mod metrics;
+pub mod synth;
 pub mod var;
 
-pub use curves::{Curves, Point, Run};
+pub use curves::{read_curves, write_curves_csv, CurveError, CurveFormat, Curves, Point, Run};
+pub use fit::{fit, least_squares_from, least_squares_from_crate, start_grid, Fit, FitError, FitOptions, Method, Objectives, Solution};
+pub use holdout::{Holdout, HoldoutError, Split};
+pub use laws::{predict, Law, LawError, ParamSpec};
+pub use metrics::{Metrics, MetricsError};
 pub use var::{Var, VARS};

@@ -1,0 +1,52 @@
+//! `p2law convert`: a llama.cpp GGUF file (Llama or Qwen2) to a Hugging Face model directory.
+//!
+//! Weights are dequantized and written in `--dtype` (default f32, so nothing more is lost), q/k rows are
+//! put back in Hugging Face order, and a `tokenizer.json` is rebuilt from the GGUF vocabulary.
+//! JSON: `{"out", "architecture", "source_types", "params": {…}}`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use p2law_model::checkpoint::dtype_from_name;
+use p2law_model::{ParamCounts, SaveOptions};
+
+#[derive(Parser, Debug)]
+#[command(about = "Convert a GGUF file (Llama, Qwen2) to a Hugging Face directory")]
+pub struct Args {
+    /// The GGUF file.
+    #[arg(long)]
+    pub gguf: PathBuf,
+    /// Output directory (created).
+    #[arg(short = 'o', long = "out")]
+    pub out: PathBuf,
+    /// Stored dtype: f32, bf16 or f16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// Shard weight files above this many MiB.
+    #[arg(long)]
+    pub max_shard_mib: Option<usize>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let dtype = dtype_from_name(&args.dtype).with_context(|| format!("--dtype {:?}: use f32, bf16 or f16", args.dtype))?;
+    let options = SaveOptions { dtype, max_shard_bytes: args.max_shard_mib.map(|m| m << 20) };
+    let done = p2law_model::convert_gguf(&args.gguf, &args.out, &options)?;
+    let counts = ParamCounts::from_config(&done.config);
+    if args.json {
+        let v = serde_json::json!({
+            "out": args.out.display().to_string(),
+            "architecture": done.config.architecture.hf_name(),
+            "source_types": done.source_types,
+            "params": counts,
+        });
+        println!("{v}");
+    } else {
+        println!("wrote {} ({}, {} layers, {} parameters; from {})", args.out.display(),
+            done.config.architecture.hf_name(), done.config.num_layers, counts.total, done.source_types.join(", "));
+    }
+    Ok(())
+}

@@ -1,0 +1,243 @@
+//! Turning rows of any curve format into a validated [`Curves`].
+//!
+//! The CSV and JSONL readers only split their input into rows and hand each row here as a lookup from column
+//! name to [`Cell`]. This file owns the schema: which columns are required, what range each number must lie
+//! in, and that rows of one run (possibly spread over several files) agree on `n0`, `rho`, `l0` and labels.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::error::Inconsistent;
+use super::{CurveError, Curves, Point, Run};
+use crate::var::Var;
+
+/// One cell of a row, as the file format gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Cell<'a> {
+    /// Column not present, empty CSV field, or JSON `null`.
+    Absent,
+    Text(Cow<'a, str>),
+    Number(f64),
+    /// A JSON value that is neither a string nor a number (bool, array, object).
+    Other,
+}
+
+/// Where a row came from, for error messages.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowAt<'a> {
+    pub path: &'a Path,
+    pub line: usize,
+}
+
+/// Relative tolerance for "the same value" of `n0`, `rho`, `l0` across rows of a run: values written by
+/// different tools may differ in the last printed digit.
+const SAME_REL_TOL: f64 = 1e-9;
+
+/// Where a run was first seen, and where each of its labels was first set.
+#[derive(Debug)]
+struct RunSeen {
+    index: usize,
+    at: (PathBuf, usize),
+    label_at: [Option<(PathBuf, usize)>; 3],
+}
+
+/// Accumulates rows from any number of files into one [`Curves`].
+#[derive(Debug, Default)]
+pub(crate) struct Builder {
+    curves: Curves,
+    seen: HashMap<String, RunSeen>,
+}
+
+impl Builder {
+    pub fn finish(self) -> Curves {
+        self.curves
+    }
+
+    /// Validates one row and adds its point (and its run, the first time the run is named).
+    pub fn push<'a>(&mut self, at: RowAt<'_>, get: impl Fn(&str) -> Cell<'a>) -> Result<(), CurveError> {
+        let run_cell = get("run");
+        if run_cell == Cell::Absent {
+            return Err(missing(at, "run"));
+        }
+        let name = text(at, "run", run_cell)?
+            .ok_or_else(|| CurveError::EmptyRun { path: at.path.to_path_buf(), line: at.line })?;
+        let n0 = required(at, "n0", &get, positive)?;
+        let rho = required(at, "rho", &get, open_unit)?;
+        let l0 = required(at, "l0", &get, positive)?;
+        let d = required(at, "d", &get, positive)?;
+        let loss = required(at, "loss", &get, positive)?;
+        // `n` defaults to the pruned size implied by the rate (law.md: rho = 1 - n/n0).
+        let n = optional(at, "n", get("n"), positive)?.unwrap_or(n0 * (1.0 - rho));
+        let labels = [
+            text(at, "method", get("method"))?,
+            text(at, "model", get("model"))?,
+            text(at, "family", get("family"))?,
+        ];
+        let run = self.run_index(at, &name, n0, rho, l0, labels)?;
+        let mut vars = [0.0; 6];
+        vars[Var::N0 as usize] = n0;
+        vars[Var::N as usize] = n;
+        vars[Var::Rho as usize] = rho;
+        vars[Var::L0 as usize] = l0;
+        vars[Var::D as usize] = d;
+        vars[Var::Loss as usize] = loss;
+        self.curves.points.push(Point { run, vars });
+        Ok(())
+    }
+
+    fn run_index(
+        &mut self,
+        at: RowAt<'_>,
+        name: &str,
+        n0: f64,
+        rho: f64,
+        l0: f64,
+        labels: [Option<String>; 3],
+    ) -> Result<usize, CurveError> {
+        let Some(seen) = self.seen.get_mut(name) else {
+            let index = self.curves.runs.len();
+            let [method, model, family] = labels.clone();
+            self.curves.runs.push(Run { name: name.to_string(), n0, rho, l0, method, model, family });
+            let here = || Some((at.path.to_path_buf(), at.line));
+            let label_at = [0, 1, 2].map(|i| labels[i].as_ref().and_then(|_| here()));
+            let seen = RunSeen { index, at: (at.path.to_path_buf(), at.line), label_at };
+            self.seen.insert(name.to_string(), seen);
+            return Ok(index);
+        };
+        let run = &mut self.curves.runs[seen.index];
+        for (column, old, new) in [("n0", run.n0, n0), ("rho", run.rho, rho), ("l0", run.l0, l0)] {
+            if (old - new).abs() > SAME_REL_TOL * old.abs().max(new.abs()) {
+                let first = &seen.at;
+                return Err(inconsistent(at, name, column, new.to_string(), first, old.to_string()));
+            }
+        }
+        let slots = [&mut run.method, &mut run.model, &mut run.family];
+        for (i, ((slot, new), column)) in slots.into_iter().zip(labels).zip(LABELS).enumerate() {
+            let Some(new) = new else { continue };
+            match slot {
+                None => {
+                    *slot = Some(new);
+                    seen.label_at[i] = Some((at.path.to_path_buf(), at.line));
+                }
+                Some(old) if *old != new => {
+                    let first = seen.label_at[i].as_ref().unwrap_or(&seen.at);
+                    return Err(inconsistent(at, name, column, new, first, old.clone()));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(seen.index)
+    }
+}
+
+const LABELS: [&str; 3] = ["method", "model", "family"];
+
+fn inconsistent(
+    at: RowAt<'_>,
+    run: &str,
+    column: &'static str,
+    value: String,
+    first: &(PathBuf, usize),
+    first_value: String,
+) -> CurveError {
+    CurveError::Inconsistent(Box::new(Inconsistent {
+        path: at.path.to_path_buf(),
+        line: at.line,
+        run: run.to_string(),
+        column,
+        value,
+        first_path: first.0.clone(),
+        first_line: first.1,
+        first_value,
+    }))
+}
+
+fn missing(at: RowAt<'_>, column: &'static str) -> CurveError {
+    CurveError::MissingColumn { path: at.path.to_path_buf(), line: at.line, column }
+}
+
+/// A range check: `Some(description)` of the allowed range when `v` is outside it.
+type RangeCheck = fn(f64) -> Option<&'static str>;
+
+fn positive(v: f64) -> Option<&'static str> {
+    (v <= 0.0).then_some("> 0")
+}
+
+fn open_unit(v: f64) -> Option<&'static str> {
+    (v <= 0.0 || v >= 1.0).then_some("in (0, 1)")
+}
+
+fn required<'a>(
+    at: RowAt<'_>,
+    column: &'static str,
+    get: &impl Fn(&str) -> Cell<'a>,
+    check: RangeCheck,
+) -> Result<f64, CurveError> {
+    let cell = get(column);
+    if cell == Cell::Absent {
+        return Err(missing(at, column));
+    }
+    // An empty field in a required column reads as a bad number, not as "absent".
+    let empty = || CurveError::NotANumber {
+        path: at.path.to_path_buf(),
+        line: at.line,
+        column: column.to_string(),
+        value: String::new(),
+    };
+    optional(at, column, cell, check)?.ok_or_else(empty)
+}
+
+/// A number column; an empty field or `null` is `None`.
+fn optional(
+    at: RowAt<'_>,
+    column: &'static str,
+    cell: Cell<'_>,
+    check: RangeCheck,
+) -> Result<Option<f64>, CurveError> {
+    let value = match cell {
+        Cell::Absent => return Ok(None),
+        Cell::Text(s) if s.trim().is_empty() => return Ok(None),
+        Cell::Number(v) => v,
+        Cell::Text(s) => s.trim().parse::<f64>().map_err(|_| CurveError::NotANumber {
+            path: at.path.to_path_buf(),
+            line: at.line,
+            column: column.to_string(),
+            value: s.to_string(),
+        })?,
+        Cell::Other => return Err(wrong_type(at, column, "a number")),
+    };
+    if !value.is_finite() {
+        return Err(CurveError::NotFinite {
+            path: at.path.to_path_buf(),
+            line: at.line,
+            column: column.into(),
+            value,
+        });
+    }
+    if let Some(expected) = check(value) {
+        return Err(CurveError::OutOfRange {
+            path: at.path.to_path_buf(),
+            line: at.line,
+            column,
+            value,
+            expected,
+        });
+    }
+    Ok(Some(value))
+}
+
+/// A text column; numbers are accepted and printed (a run named `7` in JSON is the run "7").
+fn text(at: RowAt<'_>, column: &'static str, cell: Cell<'_>) -> Result<Option<String>, CurveError> {
+    match cell {
+        Cell::Absent => Ok(None),
+        Cell::Text(s) if s.trim().is_empty() => Ok(None),
+        Cell::Text(s) => Ok(Some(s.trim().to_string())),
+        Cell::Number(v) => Ok(Some(v.to_string())),
+        Cell::Other => Err(wrong_type(at, column, "a string")),
+    }
+}
+
+fn wrong_type(at: RowAt<'_>, column: &str, expected: &'static str) -> CurveError {
+    CurveError::WrongType { path: at.path.to_path_buf(), line: at.line, column: column.to_string(), expected }
+}

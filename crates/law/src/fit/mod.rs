@@ -1,0 +1,425 @@
+//! Fitting a [`Law`] to loss observations ([`Point`]s), as `shared/spec/law.md` prescribes.
+//!
+//! Two objectives, each from a multi-start grid (see [`start_grid`]; each start's linear parameters are
+//! solved in closed form first), starts run in parallel with rayon:
+//! 1. least squares on the loss, `½ Σ (pred − loss)²`, Levenberg–Marquardt with the exact Jacobian, from
+//!    every start;
+//! 2. Huber (δ = [`FitOptions::huber_delta`], 1e-3) on `ln loss − ln pred`, summed, L-BFGS (Chinchilla's
+//!    approach 3), from where each start's LM run ended: Gauss–Newton steps get every start close to a
+//!    minimum in a few dozen evaluations, where L-BFGS alone on the nearly piecewise-linear Huber objective
+//!    needs hundreds. Starts whose LM runs ended at the same point are polished once.
+//!
+//! Each objective keeps its own best start; the fit's parameters are those of the solution with the lower
+//! Huber objective (scale-free, robust to outliers), and both solutions are reported. Results do not depend
+//! on the thread count: every start is independent and ties are broken by start index.
+//!
+//! ```
+//! use p2law_law::{fit, synth, FitOptions, Law};
+//! let data = synth::generate(&synth::SynthSpec { noise_sd: 0.0, ..Default::default() });
+//! let law = Law::builtin("p2").unwrap();
+//! let f = fit(&law, &data.points, &FitOptions { starts: 16, ..Default::default() }).unwrap();
+//! let beta = f.param("beta").unwrap();
+//! assert!((beta - synth::SynthSpec::default().params[5]).abs() < 1e-3, "{beta}");
+//! ```
+
+mod lbfgs;
+mod lm;
+mod lm_own;
+mod varpro;
+pub(crate) mod rng;
+mod start;
+
+use rayon::prelude::*;
+
+use crate::curves::Point;
+use crate::expr::batch::Batch;
+use crate::laws::Law;
+use crate::var::Var;
+use lbfgs::{LbfgsOptions, LbfgsResult};
+
+/// Which objectives to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Objectives {
+    #[default]
+    Both,
+    LeastSquares,
+    Huber,
+}
+
+/// The objective a solution minimised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Levenberg–Marquardt on `½ Σ (pred − loss)²`.
+    LeastSquares,
+    /// L-BFGS on `Σ huber_δ(ln loss − ln pred)`.
+    Huber,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::LeastSquares => "least-squares (LM)",
+            Method::Huber => "huber-log (L-BFGS)",
+        }
+    }
+}
+
+/// Fitting settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitOptions {
+    pub objectives: Objectives,
+    /// Size of the multi-start grid.
+    pub starts: usize,
+    /// Huber threshold on log residuals.
+    pub huber_delta: f64,
+    /// Iteration cap for L-BFGS (LM stops after 100 × (parameters + 1) evaluations, MINPACK's default).
+    pub max_iter: usize,
+    /// Seeds the random part of the start grid (used when `starts` is not a full grid).
+    pub seed: u64,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            objectives: Objectives::Both,
+            starts: 256,
+            huber_delta: 1e-3,
+            max_iter: 2000,
+            seed: 0,
+        }
+    }
+}
+
+/// One objective's best solution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Solution {
+    pub method: Method,
+    pub params: Vec<f64>,
+    /// The method's own objective at `params`.
+    pub objective: f64,
+    /// `½ Σ (pred − loss)²` at `params`.
+    pub half_sse: f64,
+    /// `Σ huber_δ(ln loss − ln pred)` at `params`.
+    pub huber: f64,
+    /// Index of the winning start in [`start_grid`].
+    pub start: usize,
+    /// Objective evaluations the winning run used.
+    pub evaluations: usize,
+}
+
+/// A fitted law.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fit {
+    pub law: String,
+    pub expr: String,
+    pub names: Vec<String>,
+    pub params: Vec<f64>,
+    /// The method whose solution was kept.
+    pub method: Method,
+    /// That method's objective.
+    pub objective: f64,
+    pub least_squares: Option<Solution>,
+    pub huber: Option<Solution>,
+    pub n_points: usize,
+    pub starts: usize,
+}
+
+impl Fit {
+    /// A fitted parameter by name.
+    pub fn param(&self, name: &str) -> Option<f64> {
+        self.names.iter().position(|n| n == name).map(|i| self.params[i])
+    }
+}
+
+/// Why a fit failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FitError {
+    #[error(
+        "fitting law '{law}': {points} points for {params} parameters; need more points than parameters"
+    )]
+    TooFewPoints { law: String, points: usize, params: usize },
+    #[error("fitting law '{law}': point {index} (run {run}) has {field} = {value}; {need}")]
+    BadPoint { law: String, index: usize, run: usize, field: &'static str, value: f64, need: &'static str },
+    #[error("fitting law '{law}': no start converged ({detail}); try other parameter ranges or more starts")]
+    NotConverged { law: String, detail: String },
+    #[error("fitting law '{law}': the fitted law predicts {value} at point {index} (run {run}), not a finite loss")]
+    NonFinite { law: String, index: usize, run: usize, value: f64 },
+}
+
+/// Relative tolerance of the variable-projection LM run from every start (on the squared error and the
+/// step): tight, so that starts reaching the same minimum end at the same point to many digits.
+const STAGE1_TOL: f64 = 1e-10;
+
+/// The starting points [`fit`] uses, before the closed-form linear solve.
+pub fn start_grid(law: &Law, opts: &FitOptions) -> Vec<Vec<f64>> {
+    start::grid(law, &law.expr.linear_mask(), opts.starts, opts.seed)
+}
+
+/// `huber_δ(r)` and its derivative.
+fn huber(r: f64, delta: f64) -> (f64, f64) {
+    if r.abs() <= delta {
+        (0.5 * r * r, r)
+    } else {
+        (delta * (r.abs() - 0.5 * delta), delta * r.signum())
+    }
+}
+
+/// The data a fit needs, checked: rows, targets, batch evaluator.
+struct Prepared<'t> {
+    batch: Batch<'t>,
+    y: Vec<f64>,
+    runs: Vec<usize>,
+}
+
+fn prepare<'t>(law: &'t Law, points: &[Point], opts: &FitOptions) -> Result<Prepared<'t>, FitError> {
+    let np = law.params.len();
+    if points.len() <= np {
+        return Err(FitError::TooFewPoints { law: law.name.clone(), points: points.len(), params: np });
+    }
+    for (index, p) in points.iter().enumerate() {
+        let bad = |field: &'static str, value: f64, need: &'static str| FitError::BadPoint {
+            law: law.name.clone(),
+            index,
+            run: p.run,
+            field,
+            value,
+            need,
+        };
+        for v in [Var::N0, Var::N, Var::Rho, Var::L0, Var::D] {
+            if law.expr.uses_var(v) && !p.get(v).is_finite() {
+                return Err(bad(v.name(), p.get(v), "the law uses it, so it must be finite"));
+            }
+        }
+        let loss = p.loss();
+        let need_positive = opts.objectives != Objectives::LeastSquares;
+        if !loss.is_finite() || (need_positive && loss <= 0.0) {
+            return Err(bad(
+                "loss",
+                loss,
+                "need a finite, positive loss (the Huber objective takes its log)",
+            ));
+        }
+    }
+    let rows: Vec<[f64; 6]> = points.iter().map(|p| p.vars).collect();
+    Ok(Prepared {
+        batch: Batch::new(&law.expr.tape, &rows),
+        y: points.iter().map(|p| p.loss()).collect(),
+        runs: points.iter().map(|p| p.run).collect(),
+    })
+}
+
+impl Prepared<'_> {
+    /// `(½ SSE, Σ huber)` at `x`; infinite when a prediction is not finite (or not positive, for Huber).
+    fn criteria(&self, x: &[f64], delta: f64) -> (f64, f64) {
+        let mut ws = self.batch.workspace();
+        let mut pred = vec![0.0; self.y.len()];
+        self.batch.values(x, &mut ws, &mut pred);
+        let (mut sse, mut hub) = (0.0, 0.0);
+        for (p, y) in pred.iter().zip(&self.y) {
+            sse += 0.5 * (p - y) * (p - y);
+            hub += if *p > 0.0 { huber(y.ln() - p.ln(), delta).0 } else { f64::INFINITY };
+        }
+        let fin = |v: f64| if v.is_finite() { v } else { f64::INFINITY };
+        (fin(sse), fin(hub))
+    }
+
+    /// L-BFGS on the Huber objective from `x0`, in coordinates scaled by `x0`'s magnitudes so that
+    /// parameters of size 1e3 and 1e-1 move alike.
+    fn huber_run(&self, x0: &[f64], law: &Law, opts: &FitOptions) -> LbfgsResult {
+        let scale: Vec<f64> = x0
+            .iter()
+            .zip(&law.params)
+            .map(|(x, p)| if x.abs() > 1e-8 { x.abs() } else { (p.hi - p.lo).abs().max(1e-8) })
+            .collect();
+        let mut ws = self.batch.workspace();
+        let mut theta = vec![0.0; x0.len()];
+        let delta = opts.huber_delta;
+        let y = &self.y;
+        let objective = |z: &[f64], gz: &mut [f64]| {
+            theta.iter_mut().zip(z.iter().zip(&scale)).for_each(|(t, (z, s))| *t = z * s);
+            let f = self.batch.objective(
+                &theta,
+                &mut ws,
+                |i, p| {
+                    if p > 0.0 && p.is_finite() {
+                        let (h, dh) = huber(y[i].ln() - p.ln(), delta);
+                        (h, -dh / p)
+                    } else {
+                        (f64::INFINITY, 0.0)
+                    }
+                },
+                gz,
+            );
+            gz.iter_mut().zip(&scale).for_each(|(g, s)| *g *= s);
+            f
+        };
+        let z0 = vec![1.0; x0.len()]
+            .iter()
+            .zip(x0.iter().zip(&scale))
+            .map(|(_, (x, s))| x / s)
+            .collect::<Vec<_>>();
+        let mut r =
+            lbfgs::minimize(objective, &z0, &LbfgsOptions { max_iter: opts.max_iter, ..Default::default() });
+        r.x.iter_mut().zip(&scale).for_each(|(x, s)| *x *= s);
+        r
+    }
+}
+
+/// Fits `law` to `points`.
+pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitError> {
+    let data = prepare(law, points, opts)?;
+    let linear = law.expr.linear_mask();
+    let grid = start::grid(law, &linear, opts.starts, opts.seed);
+    let np = law.params.len();
+    let n = data.y.len();
+    // Stage 1, every start: closed-form linear parameters (variable projection), then LM on squared error.
+    let stage1: Vec<Option<lm::LmResult>> = grid
+        .par_iter()
+        .map(|x0| {
+            let mut x = x0.clone();
+            let mut ws = data.batch.workspace();
+            let (mut pred, mut jac) = (vec![0.0; n], vec![0.0; n * np]);
+            let sse = start::solve_linear(&data.batch, &mut ws, &linear, &data.y, &mut x, &mut pred, &mut jac);
+            sse.is_finite().then(|| varpro::fit(&data.batch, &data.y, &linear, &x, STAGE1_TOL))
+        })
+        .collect();
+    let mut failures: Vec<String> = stage1
+        .iter()
+        .flatten()
+        .filter(|r| !r.converged)
+        .map(|r| format!("LM: {}", r.reason))
+        .collect();
+    let least_squares = if opts.objectives != Objectives::Huber {
+        let best = stage1
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().filter(|r| r.converged && r.objective.is_finite()).map(|r| (i, r)))
+            .min_by(|a, b| a.1.objective.total_cmp(&b.1.objective).then(a.0.cmp(&b.0)));
+        best.map(|(start, r)| {
+            let (half_sse, huber) = data.criteria(&r.x, opts.huber_delta);
+            Solution {
+                method: Method::LeastSquares,
+                params: r.x.clone(),
+                objective: half_sse,
+                half_sse,
+                huber,
+                start,
+                evaluations: r.evaluations,
+            }
+        })
+    } else {
+        None
+    };
+    // Stage 2: L-BFGS on the Huber objective from each start's LM end point. Starts whose LM runs ended
+    // at the same point (to 6 significant digits in every parameter) would be polished identically, so
+    // each distinct end point is polished once and its result shared.
+    let huber_sol = if opts.objectives != Objectives::LeastSquares {
+        let mut distinct: Vec<(String, usize)> = Vec::new();
+        for (i, r) in stage1.iter().enumerate() {
+            let Some(r) = r else { continue };
+            let key: String = r.x.iter().map(|v| format!("{v:.5e},")).collect();
+            if !distinct.iter().any(|(k, _)| *k == key) {
+                distinct.push((key, i));
+            }
+        }
+        let runs: Vec<(usize, LbfgsResult)> = distinct
+            .par_iter()
+            .filter_map(|&(_, i)| stage1[i].as_ref().map(|r| (i, data.huber_run(&r.x, law, opts))))
+            .collect();
+        if std::env::var_os("P2LAW_FIT_STATS").is_some() {
+            let lm_evals: usize = stage1.iter().flatten().map(|r| r.evaluations).sum();
+            let lb_evals: usize = runs.iter().map(|r| r.1.evaluations).sum();
+            eprintln!("fit stats: {} starts, {lm_evals} LM evaluations; {} distinct LM ends, {lb_evals} L-BFGS evaluations", grid.len(), runs.len());
+        }
+        let best = runs
+            .into_iter()
+            .filter(|(_, r)| {
+                if !r.stop.converged() {
+                    failures.push(format!("L-BFGS: {:?}", r.stop));
+                }
+                r.stop.converged() && r.f.is_finite()
+            })
+            .min_by(|a, b| a.1.f.total_cmp(&b.1.f).then(a.0.cmp(&b.0)));
+        best.map(|(start, r)| {
+            let (half_sse, huber) = data.criteria(&r.x, opts.huber_delta);
+            Solution { method: Method::Huber, params: r.x, objective: huber, half_sse, huber, start, evaluations: r.evaluations }
+        })
+    } else {
+        None
+    };
+    let chosen = match (&least_squares, &huber_sol) {
+        (Some(l), Some(h)) => {
+            if h.huber < l.huber {
+                h
+            } else {
+                l
+            }
+        }
+        (Some(s), None) | (None, Some(s)) => s,
+        (None, None) => {
+            failures.sort();
+            failures.dedup();
+            let detail = if failures.is_empty() {
+                "every start gave a non-finite prediction".to_string()
+            } else {
+                failures.join("; ")
+            };
+            return Err(FitError::NotConverged { law: law.name.clone(), detail });
+        }
+    };
+    check_finite(law, &data, &chosen.params)?;
+    Ok(Fit {
+        law: law.name.clone(),
+        expr: law.source.clone(),
+        names: law.param_names().iter().map(|s| s.to_string()).collect(),
+        params: chosen.params.clone(),
+        method: chosen.method,
+        objective: chosen.objective,
+        least_squares: least_squares.clone(),
+        huber: huber_sol.clone(),
+        n_points: n,
+        starts: grid.len(),
+    })
+}
+
+fn check_finite(law: &Law, data: &Prepared, x: &[f64]) -> Result<(), FitError> {
+    let mut ws = data.batch.workspace();
+    let mut pred = vec![0.0; data.y.len()];
+    data.batch.values(x, &mut ws, &mut pred);
+    match pred.iter().position(|p| !p.is_finite()) {
+        Some(index) => Err(FitError::NonFinite {
+            law: law.name.clone(),
+            index,
+            run: data.runs[index],
+            value: pred[index],
+        }),
+        None => Ok(()),
+    }
+}
+
+/// One Levenberg–Marquardt run from `x0` (no grid, no linear solve): the paper's fitting procedure alone.
+pub fn least_squares_from(law: &Law, points: &[Point], x0: &[f64]) -> Result<Solution, FitError> {
+    least_squares_with(law, points, x0, false)
+}
+
+/// [`least_squares_from`] with the `levenberg-marquardt` crate instead of our LM (for the bench).
+#[doc(hidden)]
+pub fn least_squares_from_crate(law: &Law, points: &[Point], x0: &[f64]) -> Result<Solution, FitError> {
+    least_squares_with(law, points, x0, true)
+}
+
+fn least_squares_with(law: &Law, points: &[Point], x0: &[f64], use_crate: bool) -> Result<Solution, FitError> {
+    let opts = FitOptions { objectives: Objectives::LeastSquares, ..Default::default() };
+    let data = prepare(law, points, &opts)?;
+    let r = if use_crate {
+        lm::levenberg_marquardt(&data.batch, &data.y, x0, 100)
+    } else {
+        lm_own::levenberg_marquardt(&data.batch, &data.y, x0, lm_own::TIGHT)
+    };
+    if !r.converged {
+        return Err(FitError::NotConverged { law: law.name.clone(), detail: format!("LM: {}", r.reason) });
+    }
+    check_finite(law, &data, &r.x)?;
+    let (half_sse, huber) = data.criteria(&r.x, opts.huber_delta);
+    Ok(Solution { method: Method::LeastSquares, params: r.x, objective: half_sse, half_sse, huber, start: 0, evaluations: r.evaluations })
+}

@@ -1,0 +1,74 @@
+//! Recovery and generalization on synthetic `p2` curves (`synth::SynthSpec::default()`: 12 runs, n0 ∈
+//! {1e8, 3e8, 1e9} × rho ∈ {0.2, 0.35, 0.5, 0.65}, 40 log-spaced d in 1e7..1e10, noise sd 0.01). The true
+//! parameters are known, so the expectations are exact statements about the fitter, not golden numbers.
+
+use p2law_law::holdout::Holdout;
+use p2law_law::metrics::Metrics;
+use p2law_law::synth::{generate, SynthSpec};
+use p2law_law::{fit, Curves, FitOptions, Law, Point};
+
+fn opts() -> FitOptions {
+    FitOptions { starts: 81, ..Default::default() }
+}
+
+fn predictions(law: &Law, params: &[f64], points: &[Point]) -> Vec<f64> {
+    points.iter().map(|p| law.predict(params, &p.vars)).collect()
+}
+
+fn held_out_metrics(law: &Law, curves: &Curves, spec: &str) -> Metrics {
+    let split = Holdout::parse(spec).unwrap().split(curves).unwrap();
+    let f = fit(law, &split.fit, &opts()).unwrap();
+    Metrics::compute(&split.held, &predictions(law, &f.params, &split.held)).unwrap()
+}
+
+#[test]
+fn recovers_p2_parameters_from_noisy_curves() {
+    let spec = SynthSpec::default();
+    let curves = generate(&spec);
+    let law = Law::builtin("p2").unwrap();
+    let f = fit(&law, &curves.points, &opts()).unwrap();
+    let truth = spec.params;
+    // Exponents are well determined by 480 points at sd 0.01; gamma and beta to a few percent.
+    for (name, tol) in [("gamma", 0.05), ("beta", 0.05), ("alpha", 0.2), ("delta", 0.5)] {
+        let i = f.names.iter().position(|n| n == name).unwrap();
+        let rel = (f.params[i] - truth[i]).abs() / truth[i];
+        assert!(rel < tol, "{name}: fitted {} vs true {} (rel {rel:.3})", f.params[i], truth[i]);
+    }
+    // Both objectives ran and each is at least as good as the truth on its own criterion.
+    let ls = f.least_squares.as_ref().unwrap();
+    let hu = f.huber.as_ref().unwrap();
+    let at_truth = fit(&law, &curves.points, &FitOptions { starts: 1, ..opts() }).unwrap();
+    assert!(ls.half_sse <= at_truth.least_squares.as_ref().unwrap().half_sse * (1.0 + 1e-9));
+    let m = Metrics::compute(&curves.points, &predictions(&law, &truth, &curves.points)).unwrap();
+    assert!(hu.huber <= m.huber * curves.points.len() as f64 * (1.0 + 1e-6), "{} vs {}", hu.huber, m.huber);
+}
+
+#[test]
+fn p2_generalizes_under_every_protocol() {
+    let curves = generate(&SynthSpec::default());
+    let law = Law::builtin("p2").unwrap();
+    for spec in ["data:0.2", "largest-n0", "highest-rho"] {
+        let m = held_out_metrics(&law, &curves, spec);
+        let r2 = m.r2.unwrap();
+        assert!(m.mape <= 0.005 && r2 >= 0.99, "{spec}: mape {} r2 {r2}", m.mape);
+    }
+}
+
+#[test]
+fn a_rival_law_scores_worse_on_p2_data() {
+    let curves = generate(&SynthSpec::default());
+    let p2 = held_out_metrics(&Law::builtin("p2").unwrap(), &curves, "largest-n0");
+    let rival = held_out_metrics(&Law::builtin("p2-pruned-size").unwrap(), &curves, "largest-n0");
+    assert!(rival.r2.unwrap() < p2.r2.unwrap(), "rival r2 {:?} vs p2 {:?}", rival.r2, p2.r2);
+}
+
+#[test]
+fn fits_are_identical_across_thread_counts() {
+    let curves = generate(&SynthSpec { points_per_run: 15, ..Default::default() });
+    let law = Law::builtin("p2").unwrap();
+    let run = |threads| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| fit(&law, &curves.points, &opts()).unwrap())
+    };
+    assert_eq!(run(1), run(2));
+}

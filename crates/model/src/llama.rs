@@ -1,0 +1,302 @@
+//! One pre-norm decoder for Llama and Qwen2: embedding, `num_layers` blocks, final RMSNorm, LM head.
+//!
+//! Block: `h = x + o_proj(attn(rope(q_proj(n1(x))), rope(k_proj(·)), v_proj(·)))`, `y = h + down_proj(
+//! silu(gate_proj(n2(h))) * up_proj(n2(h)))`, with grouped-query attention (each key/value head serves
+//! `num_heads / num_kv_heads` query heads) and a causal mask. Every op has a backward pass (see `ops`), and
+//! every parameter is a `Var` in the model's `VarMap` under its Hugging Face name, spelled literally below.
+//!
+//! Shapes: ids (B, T) u32 → hidden (B, T, C) → logits (B, T, V).
+//!
+//! Pruning code can run the stages one by one to capture hidden states between blocks:
+//! ```
+//! # use candle_core::{DType, Device, Tensor};
+//! # let json = serde_json::json!({"architectures": ["LlamaForCausalLM"], "hidden_size": 16,
+//! #   "intermediate_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "vocab_size": 32,
+//! #   "rms_norm_eps": 1e-5, "max_position_embeddings": 64});
+//! # let cfg = p2law_model::Config::from_hf_json(&json).unwrap();
+//! let model = p2law_model::Model::new_random(&cfg, 0, DType::F32, &Device::Cpu).unwrap();
+//! let ids = Tensor::new(&[[1u32, 2, 3]], &Device::Cpu).unwrap();
+//! let ctx = model.context(3).unwrap();
+//! let mut x = model.embed(&ids).unwrap();
+//! for block in model.layers() {
+//!     x = block.forward(&x, &ctx).unwrap(); // (B, T, C) after each block
+//! }
+//! let logits = model.lm_head(&model.final_norm(&x).unwrap()).unwrap();
+//! assert_eq!(logits.dims(), &[1, 3, 32]);
+//! ```
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_nn::{Embedding, Linear, VarMap};
+
+use crate::config::Config;
+use crate::error::{ModelError, Result as ModelResult};
+use crate::ops;
+use crate::weights::{Init, Store, Weights};
+
+/// Per-sequence-length tensors shared by all blocks: rotary tables (T, D) and the causal mask (T, T).
+pub struct Context {
+    pub cos: Tensor,
+    pub sin: Tensor,
+    pub mask: Tensor,
+}
+
+fn linear(vb: &Weights, in_dim: usize, out_dim: usize, bias: bool) -> ModelResult<Linear> {
+    let weight = vb.get(&[out_dim, in_dim], "weight", Init::Normal)?;
+    let bias = if bias { Some(vb.get(&[out_dim], "bias", Init::Zeros)?) } else { None };
+    Ok(Linear::new(weight, bias))
+}
+
+/// RMSNorm with a learned per-channel scale.
+pub struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    fn load(vb: &Weights, size: usize, eps: f64) -> ModelResult<Self> {
+        Ok(RmsNorm { weight: vb.get(&[size], "weight", Init::Ones)?, eps })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        ops::rms_norm(x, &self.weight, self.eps)
+    }
+}
+
+/// Causal grouped-query self-attention with rotary position embeddings.
+pub struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+    num_heads: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+}
+
+impl Attention {
+    fn load(vb: &Weights, cfg: &Config) -> ModelResult<Self> {
+        let (c, hd) = (cfg.hidden_size, cfg.head_dim);
+        Ok(Attention {
+            q_proj: linear(&vb.pp("q_proj"), c, cfg.num_heads * hd, cfg.qkv_bias)?,
+            k_proj: linear(&vb.pp("k_proj"), c, cfg.num_kv_heads * hd, cfg.qkv_bias)?,
+            v_proj: linear(&vb.pp("v_proj"), c, cfg.num_kv_heads * hd, cfg.qkv_bias)?,
+            o_proj: linear(&vb.pp("o_proj"), cfg.num_heads * hd, c, cfg.o_bias)?,
+            num_heads: cfg.num_heads,
+            num_kv_heads: cfg.num_kv_heads,
+            head_dim: hd,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let heads = |y: Tensor, n: usize| y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous();
+        let q = heads(self.q_proj.forward(x)?, nh)?; // (B, nh, T, D)
+        let k = heads(self.k_proj.forward(x)?, nkv)?; // (B, nkv, T, D)
+        let v = heads(self.v_proj.forward(x)?, nkv)?;
+        let q = ops::apply_rope(&q, &ctx.cos, &ctx.sin)?;
+        let k = ops::apply_rope(&k, &ctx.cos, &ctx.sin)?;
+        let k = ops::repeat_kv(&k, nh / nkv)?; // (B, nh, T, D)
+        let v = ops::repeat_kv(&v, nh / nkv)?;
+        let scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (hd as f64).sqrt()))?; // (B, nh, T, T)
+        let scores = scores.broadcast_add(&ctx.mask)?;
+        // Low-precision models take the softmax in f32, as transformers does.
+        let probs = match scores.dtype() {
+            DType::F32 => ops::softmax_last(&scores)?,
+            dt => ops::softmax_last(&scores.to_dtype(DType::F32)?)?.to_dtype(dt)?,
+        };
+        let y = probs.matmul(&v)?; // (B, nh, T, D)
+        let y = y.transpose(1, 2)?.contiguous()?.reshape((b, t, nh * hd))?;
+        self.o_proj.forward(&y)
+    }
+}
+
+/// SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`.
+pub struct Mlp {
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+}
+
+impl Mlp {
+    fn load(vb: &Weights, cfg: &Config) -> ModelResult<Self> {
+        let (c, f) = (cfg.hidden_size, cfg.intermediate_size);
+        Ok(Mlp {
+            gate_proj: linear(&vb.pp("gate_proj"), c, f, false)?,
+            up_proj: linear(&vb.pp("up_proj"), c, f, false)?,
+            down_proj: linear(&vb.pp("down_proj"), f, c, false)?,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let gated = (self.gate_proj.forward(x)?.silu()? * self.up_proj.forward(x)?)?;
+        self.down_proj.forward(&gated)
+    }
+}
+
+/// One decoder block (pre-norm attention and MLP, each with a residual connection).
+pub struct Block {
+    input_layernorm: RmsNorm,
+    self_attn: Attention,
+    post_attention_layernorm: RmsNorm,
+    mlp: Mlp,
+}
+
+impl Block {
+    fn load(vb: &Weights, cfg: &Config) -> ModelResult<Self> {
+        Ok(Block {
+            input_layernorm: RmsNorm::load(&vb.pp("input_layernorm"), cfg.hidden_size, cfg.rms_norm_eps)?,
+            self_attn: Attention::load(&vb.pp("self_attn"), cfg)?,
+            post_attention_layernorm: RmsNorm::load(
+                &vb.pp("post_attention_layernorm"),
+                cfg.hidden_size,
+                cfg.rms_norm_eps,
+            )?,
+            mlp: Mlp::load(&vb.pp("mlp"), cfg)?,
+        })
+    }
+
+    /// (B, T, C) → (B, T, C).
+    pub fn forward(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
+        let h = (x + self.self_attn.forward(&self.input_layernorm.forward(x)?, ctx)?)?;
+        &h + self.mlp.forward(&self.post_attention_layernorm.forward(&h)?)?
+    }
+}
+
+/// The causal language model.
+pub struct Model {
+    config: Config,
+    varmap: VarMap,
+    embed_tokens: Embedding,
+    layers: Vec<Block>,
+    norm: RmsNorm,
+    /// Shares its weight tensor with `embed_tokens` when embeddings are tied (gradients add up).
+    lm_head: Linear,
+    inv_freq: Vec<f64>,
+    dtype: DType,
+    device: Device,
+}
+
+impl Model {
+    /// Builds a model from named tensors (Hugging Face names), converting them to `dtype` on `device`.
+    /// Every tensor the config implies must be present with its exact shape, and no other may be: errors
+    /// name the tensor. A tied model ignores a redundant `lm_head.weight`.
+    pub fn from_tensors(
+        config: &Config,
+        tensors: HashMap<String, Tensor>,
+        dtype: DType,
+        device: &Device,
+    ) -> ModelResult<Model> {
+        Model::build(config, Store::from_tensors(tensors, dtype, device))
+    }
+
+    /// A freshly initialised model: linear and embedding weights Normal(0, 0.02), biases 0, norms 1; the
+    /// same seed gives the same weights.
+    pub fn new_random(config: &Config, seed: u64, dtype: DType, device: &Device) -> ModelResult<Model> {
+        Model::build(config, Store::random(seed, 0.02, dtype, device))
+    }
+
+    fn build(config: &Config, store: Store) -> ModelResult<Model> {
+        config.check()?;
+        let vb = store.root();
+        let embed_weight = vb.pp("model.embed_tokens").get(&[config.vocab_size, config.hidden_size], "weight", Init::Normal)?;
+        let embed_tokens = Embedding::new(embed_weight.clone(), config.hidden_size);
+        let layers = (0..config.num_layers)
+            .map(|i| Block::load(&vb.pp("model.layers").pp(i), config))
+            .collect::<ModelResult<Vec<_>>>()?;
+        let norm = RmsNorm::load(&vb.pp("model.norm"), config.hidden_size, config.rms_norm_eps)?;
+        let lm_head = if config.tie_word_embeddings {
+            store.discard("lm_head.weight");
+            Linear::new(embed_weight, None)
+        } else {
+            linear(&vb.pp("lm_head"), config.hidden_size, config.vocab_size, false)?
+        };
+        // Buffers some exporters include; they are recomputed from the config.
+        let unused: Vec<String> =
+            store.take_unused().into_iter().filter(|n| !n.ends_with("rotary_emb.inv_freq")).collect();
+        if let Some(name) = unused.into_iter().next() {
+            return Err(ModelError::UnexpectedTensor { name });
+        }
+        Ok(Model {
+            config: config.clone(),
+            inv_freq: ops::inv_freq(config),
+            varmap: store.varmap,
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            dtype: store.dtype,
+            device: store.device,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// All parameters, keyed by Hugging Face name (for optimizers and checkpointing).
+    pub fn varmap(&self) -> &VarMap {
+        &self.varmap
+    }
+
+    /// Parameters sorted by name; a tied model lists the embedding once.
+    pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
+        let data = self.varmap.data().lock().expect("varmap lock poisoned");
+        let mut out: Vec<(String, Tensor)> = data.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn layers(&self) -> &[Block] {
+        &self.layers
+    }
+
+    /// Rotary tables and causal mask for sequences of length `t`.
+    pub fn context(&self, t: usize) -> Result<Context> {
+        let (cos, sin) = ops::rope_tables(&self.inv_freq, t, self.dtype, &self.device)?;
+        let mask = ops::causal_mask(t, self.dtype, &self.device)?;
+        Ok(Context { cos, sin, mask })
+    }
+
+    /// Token embeddings: ids (B, T) → (B, T, C).
+    pub fn embed(&self, ids: &Tensor) -> Result<Tensor> {
+        self.embed_tokens.forward(ids)
+    }
+
+    /// Final RMSNorm (B, T, C) → (B, T, C).
+    pub fn final_norm(&self, x: &Tensor) -> Result<Tensor> {
+        self.norm.forward(x)
+    }
+
+    /// Output projection (B, T, C) → (B, T, V).
+    pub fn lm_head(&self, x: &Tensor) -> Result<Tensor> {
+        self.lm_head.forward(x)
+    }
+
+    /// Logits (B, T, V) for ids (B, T) (u32), in the model dtype.
+    pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        let (_, t) = ids.dims2()?;
+        let ctx = self.context(t)?;
+        let mut x = self.embed(ids)?;
+        for block in &self.layers {
+            x = block.forward(&x, &ctx)?;
+        }
+        self.lm_head(&self.final_norm(&x)?)
+    }
+
+    /// Mean next-token cross-entropy of the logits for `ids` against `targets` (both (B, T)); targets equal
+    /// to [`crate::IGNORE_INDEX`] (i64 targets only) are left out.
+    pub fn loss(&self, ids: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        crate::loss::cross_entropy(&self.forward(ids)?, targets)
+    }
+}

@@ -1,0 +1,103 @@
+//! Token cross-entropy with an ignore index, differentiable (log-softmax from basic ops, `gather`).
+//!
+//! `loss = -mean_{i: target_i != IGNORE} log softmax(logits_i)[target_i]`, computed in f32 whatever the
+//! logits dtype. Logits are (B, T, V) or (N, V); targets (B, T) or (N), dtype u32 or i64. Only i64 targets
+//! can carry [`IGNORE_INDEX`] (-100, PyTorch's default). Targets are already shifted: `targets[t]` is the
+//! token that should follow position `t`.
+//!
+//! ```
+//! use candle_core::{Device, Tensor};
+//! let logits = Tensor::new(&[[0f32, 0.], [1., 3.]], &Device::Cpu).unwrap();
+//! let targets = Tensor::new(&[0i64, -100], &Device::Cpu).unwrap();
+//! let loss = p2law_model::cross_entropy(&logits, &targets).unwrap().to_scalar::<f32>().unwrap();
+//! assert!((loss - 2f32.ln()).abs() < 1e-6); // only the first row counts: uniform over 2 classes
+//! ```
+
+use candle_core::{DType, Result, Tensor, D};
+
+/// Targets with this value contribute nothing (PyTorch's `ignore_index` default).
+pub const IGNORE_INDEX: i64 = -100;
+
+/// Mean cross-entropy over the non-ignored targets (a scalar tensor). Errors if every target is ignored.
+pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let (sum, count) = cross_entropy_sum(logits, targets)?;
+    if count == 0 {
+        candle_core::bail!("cross_entropy: every target is IGNORE_INDEX, the mean is undefined");
+    }
+    sum / count as f64
+}
+
+/// Summed cross-entropy (a scalar tensor) and the number of targets that were counted.
+pub fn cross_entropy_sum(logits: &Tensor, targets: &Tensor) -> Result<(Tensor, usize)> {
+    let v = logits.dim(D::Minus1)?;
+    let logits = logits.to_dtype(DType::F32)?.reshape(((), v))?; // (N, V)
+    let n = logits.dim(0)?;
+    let raw: Vec<i64> = targets.flatten_all()?.to_dtype(DType::I64)?.to_vec1()?;
+    if raw.len() != n {
+        candle_core::bail!("cross_entropy: {} targets for {n} rows of logits", raw.len());
+    }
+    // Ignored rows pick class 0 and are then multiplied by 0.
+    let mut picks = Vec::with_capacity(n);
+    let mut keep = Vec::with_capacity(n);
+    for (i, &t) in raw.iter().enumerate() {
+        if t == IGNORE_INDEX {
+            picks.push(0u32);
+            keep.push(0f32);
+        } else if t < 0 || t as usize >= v {
+            candle_core::bail!("cross_entropy: target {t} at position {i} is outside the vocabulary 0..{v}");
+        } else {
+            picks.push(t as u32);
+            keep.push(1f32);
+        }
+    }
+    let count = keep.iter().filter(|k| **k > 0.0).count();
+    let device = logits.device();
+    let picks = Tensor::from_vec(picks, (n, 1), device)?;
+    let keep = Tensor::from_vec(keep, n, device)?;
+    let log_probs = log_softmax_last(&logits)?; // (N, V)
+    let picked = log_probs.gather(&picks, 1)?.squeeze(1)?; // (N)
+    let sum = (picked * keep)?.sum_all()?.neg()?;
+    Ok((sum, count))
+}
+
+/// `x - logsumexp(x)` over the last dimension; the max shift is detached (it cancels).
+pub fn log_softmax_last(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let z = x.broadcast_sub(&max)?;
+    let lse = z.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    z.broadcast_sub(&lse)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    #[test]
+    fn matches_hand_computed_value() {
+        // log-sum-exp([1, 2, 3]) = 3.40760596; target 1 → loss 3.40760596 - 2.
+        let logits = Tensor::new(&[[1f32, 2., 3.]], &Device::Cpu).unwrap();
+        let targets = Tensor::new(&[1u32], &Device::Cpu).unwrap();
+        let loss = cross_entropy(&logits, &targets).unwrap().to_scalar::<f32>().unwrap();
+        assert!((loss - 1.407_606).abs() < 1e-6, "{loss}");
+    }
+
+    #[test]
+    fn gradient_is_softmax_minus_onehot() {
+        let x = Var::from_tensor(&Tensor::new(&[[1f32, 2., 3.]], &Device::Cpu).unwrap()).unwrap();
+        let loss = cross_entropy(x.as_tensor(), &Tensor::new(&[2i64], &Device::Cpu).unwrap()).unwrap();
+        let g = loss.backward().unwrap().get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap();
+        let p = [0.090_030_57f32, 0.244_728_48, 0.665_240_94];
+        for (j, expect) in [p[0], p[1], p[2] - 1.0].iter().enumerate() {
+            assert!((g[0][j] - expect).abs() < 1e-6, "{g:?}");
+        }
+    }
+
+    #[test]
+    fn all_ignored_and_out_of_range_are_errors() {
+        let logits = Tensor::zeros((1, 3), DType::F32, &Device::Cpu).unwrap();
+        assert!(cross_entropy(&logits, &Tensor::new(&[-100i64], &Device::Cpu).unwrap()).is_err());
+        let err = cross_entropy(&logits, &Tensor::new(&[3u32], &Device::Cpu).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("outside the vocabulary"), "{err}");
+    }
+}

