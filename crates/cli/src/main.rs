@@ -20,6 +20,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Fit a law to loss curves and score it (optionally on held-out points, with bootstrap intervals).
+    Fit(cmd::fit::Args),
+    /// Fit several laws to the same curves and compare their scores.
+    Compare(cmd::compare::Args),
+    /// Predict post-training loss from a fitted law.
+    Predict(cmd::predict::Args),
+    /// Plan a post-training token budget from a fitted law.
+    Plan(cmd::plan::Args),
+    /// Write synthetic P² Law curves (known parameters plus noise).
+    Synth(cmd::synth::Args),
     /// Convert a GGUF file (Llama, Qwen2) to a Hugging Face directory.
     Convert(cmd::convert::Args),
     /// Mean token cross-entropy and perplexity of a model over a token stream.
@@ -30,15 +40,23 @@ enum Command {
     Data(cmd::data::Args),
     /// Import a loss log (trainer_state.json, CSV, JSONL) as a curve file.
     Import(cmd::import::Args),
+    /// Pretrain or post-train a (pruned) model as RUN.toml says; resumable, writes the loss curve.
+    Train(cmd::train::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Fit(args) => cmd::fit::run(args),
+        Command::Compare(args) => cmd::compare::run(args),
+        Command::Predict(args) => cmd::predict::run(args),
+        Command::Plan(args) => cmd::plan::run(args),
+        Command::Synth(args) => cmd::synth::run(args),
         Command::Convert(args) => cmd::convert::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Info(args) => cmd::info::run(args),
         Command::Data(args) => cmd::data::run(args),
         Command::Import(args) => cmd::import::run(args),
+        Command::Train(args) => cmd::train::run(args),
     }
 }
 

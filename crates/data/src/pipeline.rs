@@ -185,7 +185,11 @@ pub fn build(params: &BuildParams) -> Result<BuildOutcome> {
         let docs: Vec<DocRecord> = members
             .iter()
             .zip(&ids)
-            .map(|(&i, t)| DocRecord { id: prepared.docs[i].id.clone(), bytes: prepared.docs[i].text.len() as u64, tokens: t.len() as u64 })
+            .map(|(&i, t)| DocRecord {
+                id: prepared.docs[i].id.clone(),
+                bytes: prepared.docs[i].text.len() as u64,
+                tokens: t.len() as u64,
+            })
             .collect();
         let record = SplitRecord {
             file: split.file_name().into(),
@@ -214,7 +218,9 @@ pub fn build(params: &BuildParams) -> Result<BuildOutcome> {
             vocab_size: tok.vocab_size,
             eos_id: tok.eos_id,
             origin: match &params.tokenizer {
-                TokenizerSpec::Train(p) => format!("trained byte-level BPE (vocab {}) on pretrain", p.vocab_size),
+                TokenizerSpec::Train(p) => {
+                    format!("trained byte-level BPE (vocab {}) on pretrain", p.vocab_size)
+                }
                 TokenizerSpec::File { path, .. } => path.display().to_string(),
             },
             dtype: if bytes_per_token(vocab_size) == 2 { "u16" } else { "u32" }.into(),
@@ -235,7 +241,12 @@ fn fingerprint(params: &BuildParams, loaded: &Loaded) -> Result<String> {
     let sources: Vec<(String, &str)> = loaded
         .files
         .iter()
-        .map(|f| (f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), f.sha256.as_str()))
+        .map(|f| {
+            (
+                f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                f.sha256.as_str(),
+            )
+        })
         .collect();
     let key = serde_json::json!({
         "format": FORMAT,

@@ -8,9 +8,10 @@ pub fn bytes_bar(show: bool, total: u64, msg: &'static str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total).with_message(msg);
-    let style = ProgressStyle::with_template("{msg:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-        .expect("static template is valid")
-        .progress_chars("=> ");
+    let style =
+        ProgressStyle::with_template("{msg:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .expect("static template is valid")
+            .progress_chars("=> ");
     bar.set_style(style);
     bar
 }

@@ -133,7 +133,11 @@ fn check(reader: &ShardReader, seq: usize) -> Result<()> {
     if seq == 0 || reader.len() < seq + 1 {
         return Err(DataError::Shard {
             path: reader.path().to_path_buf(),
-            problem: format!("{} tokens cannot give windows of seq_len + 1 = {} tokens", reader.len(), seq + 1),
+            problem: format!(
+                "{} tokens cannot give windows of seq_len + 1 = {} tokens",
+                reader.len(),
+                seq + 1
+            ),
         });
     }
     Ok(())
@@ -180,7 +184,8 @@ mod tests {
             for i in 0..3 {
                 let r = b.row(i);
                 let start = r[0] as usize - 1;
-                let expect: Vec<u32> = (start..start + 5).map(|p| if p == 19 { 0 } else { p as u32 + 1 }).collect();
+                let expect: Vec<u32> =
+                    (start..start + 5).map(|p| if p == 19 { 0 } else { p as u32 + 1 }).collect();
                 assert_eq!(r, &expect[..]);
                 seen_first |= start == 0;
                 seen_last |= start == 15;

@@ -75,7 +75,9 @@ impl ShardHeader {
     fn decode(path: &Path, h: &[u8]) -> Result<ShardHeader> {
         let bad = |problem: String| DataError::Shard { path: path.to_path_buf(), problem };
         if h.len() < HEADER_BYTES || &h[0..8] != MAGIC {
-            return Err(bad("not a p2law token shard (bad magic); rebuild it with `p2law data build`".into()));
+            return Err(
+                bad("not a p2law token shard (bad magic); rebuild it with `p2law data build`".into()),
+            );
         }
         let u32_at = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().expect("4 bytes"));
         let u64_at = |i: usize| u64::from_le_bytes(h[i..i + 8].try_into().expect("8 bytes"));
@@ -200,14 +202,22 @@ impl ShardReader {
 
     /// Copies tokens `start..start + out.len()` into `out`.
     pub fn read_into(&self, start: usize, out: &mut [u32]) -> Result<()> {
-        let end = start.checked_add(out.len()).filter(|&e| e <= self.len()).ok_or_else(|| DataError::Shard {
-            path: self.path.clone(),
-            problem: format!("window {start}..{} is outside the {} tokens", start.saturating_add(out.len()), self.len()),
-        })?;
+        let end =
+            start.checked_add(out.len()).filter(|&e| e <= self.len()).ok_or_else(|| DataError::Shard {
+                path: self.path.clone(),
+                problem: format!(
+                    "window {start}..{} is outside the {} tokens",
+                    start.saturating_add(out.len()),
+                    self.len()
+                ),
+            })?;
         let bpt = self.header.bytes_per_token as usize;
         let bytes = &self.map[HEADER_BYTES + start * bpt..HEADER_BYTES + end * bpt];
         match bpt {
-            2 => out.iter_mut().zip(bytes.chunks_exact(2)).for_each(|(o, b)| *o = u16::from_le_bytes([b[0], b[1]]) as u32),
+            2 => out
+                .iter_mut()
+                .zip(bytes.chunks_exact(2))
+                .for_each(|(o, b)| *o = u16::from_le_bytes([b[0], b[1]]) as u32),
             _ => out
                 .iter_mut()
                 .zip(bytes.chunks_exact(4))

@@ -57,7 +57,9 @@ impl Split {
     /// Parses a split name.
     pub fn parse(name: &str) -> Result<Split> {
         Split::ALL.into_iter().find(|s| s.name() == name).ok_or_else(|| {
-            DataError::Config(format!("unknown split '{name}'; splits are pretrain, posttrain, heldout, calib"))
+            DataError::Config(format!(
+                "unknown split '{name}'; splits are pretrain, posttrain, heldout, calib"
+            ))
         })
     }
 }
@@ -87,7 +89,11 @@ impl Fractions {
     /// Parses `0.8,0.1,0.05,0.05` (pretrain, posttrain, heldout, calib) and validates it.
     pub fn parse(text: &str) -> Result<Fractions> {
         let parts: Vec<&str> = text.split(',').map(str::trim).collect();
-        let bad = || DataError::Config(format!("split fractions '{text}': expected four numbers like 0.8,0.1,0.05,0.05"));
+        let bad = || {
+            DataError::Config(format!(
+                "split fractions '{text}': expected four numbers like 0.8,0.1,0.05,0.05"
+            ))
+        };
         if parts.len() != 4 {
             return Err(bad());
         }
@@ -155,7 +161,8 @@ pub fn plan(docs: &[(String, usize)], fractions: &Fractions, seed: u64) -> Resul
             active.len()
         )));
     }
-    let mut order: Vec<(u64, usize)> = docs.iter().enumerate().map(|(i, (id, _))| (key(seed, id), i)).collect();
+    let mut order: Vec<(u64, usize)> =
+        docs.iter().enumerate().map(|(i, (id, _))| (key(seed, id), i)).collect();
     // Ties in the key (vanishingly rare) fall back to the id, so the order never depends on input order.
     order.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| docs[a.1].0.cmp(&docs[b.1].0)));
     for w in order.windows(2) {
@@ -175,7 +182,8 @@ pub fn plan(docs: &[(String, usize)], fractions: &Fractions, seed: u64) -> Resul
             // The active split with the largest deficit; the first one wins ties.
             let mut best = active[0];
             for &s in &active[1..] {
-                if target[s as usize] - assigned[s as usize] > target[best as usize] - assigned[best as usize] {
+                if target[s as usize] - assigned[s as usize] > target[best as usize] - assigned[best as usize]
+                {
                     best = s;
                 }
             }
@@ -229,7 +237,9 @@ mod tests {
         let mut rev = d.clone();
         rev.reverse();
         let b = plan(&rev, &Fractions::default(), 5).unwrap();
-        let ids = |p: &SplitPlan, d: &[(String, usize)]| p.docs(Split::Calib).iter().map(|&i| d[i].0.clone()).collect::<Vec<_>>();
+        let ids = |p: &SplitPlan, d: &[(String, usize)]| {
+            p.docs(Split::Calib).iter().map(|&i| d[i].0.clone()).collect::<Vec<_>>()
+        };
         assert_eq!(ids(&a, &d), ids(&b, &rev));
     }
 
@@ -249,7 +259,8 @@ mod tests {
         assert!(Fractions::parse("0.8,0.1,0.1,0.1").unwrap_err().to_string().contains("sum to"));
         assert!(Fractions::parse("1.1,-0.1,0,0").is_err());
         assert_eq!(Fractions::parse("0.8, 0.1, 0.05, 0.05").unwrap(), Fractions::default());
-        let dup = vec![("a".to_string(), 1), ("b".to_string(), 1), ("c".to_string(), 1), ("a".to_string(), 1)];
+        let dup =
+            vec![("a".to_string(), 1), ("b".to_string(), 1), ("c".to_string(), 1), ("a".to_string(), 1)];
         assert!(plan(&dup, &Fractions::default(), 0).unwrap_err().to_string().contains("'a' appears twice"));
     }
 }

@@ -84,7 +84,8 @@ impl TextTokenizer {
 
     /// Ids of one text, without special tokens.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self.tokenizer.encode_fast(text, false).map_err(|e| DataError::tokenizer("(in memory)", e))?;
+        let enc =
+            self.tokenizer.encode_fast(text, false).map_err(|e| DataError::tokenizer("(in memory)", e))?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -129,7 +130,10 @@ pub fn load(path: &Path, eos: Option<&str>) -> Result<TextTokenizer> {
 }
 
 /// Trains a byte-level BPE on `texts`.
-pub fn train_bpe<'a>(texts: impl Iterator<Item = &'a str> + Send, params: &TrainParams) -> Result<TextTokenizer> {
+pub fn train_bpe<'a>(
+    texts: impl Iterator<Item = &'a str> + Send,
+    params: &TrainParams,
+) -> Result<TextTokenizer> {
     let origin = Path::new("(training)");
     let alphabet = ByteLevel::alphabet();
     if params.vocab_size <= alphabet.len() {
@@ -152,7 +156,9 @@ pub fn train_bpe<'a>(texts: impl Iterator<Item = &'a str> + Send, params: &Train
         .build()
         .into();
     tokenizer.train(&mut trainer, texts).map_err(|e| DataError::tokenizer(origin, e))?;
-    let eos_id = tokenizer.token_to_id(EOT).ok_or_else(|| DataError::tokenizer(origin, "lost its end-of-text token"))?;
+    let eos_id = tokenizer
+        .token_to_id(EOT)
+        .ok_or_else(|| DataError::tokenizer(origin, "lost its end-of-text token"))?;
     TextTokenizer::new(tokenizer, eos_id, origin)
 }
 

@@ -19,7 +19,12 @@ fn write_corpus(dir: &Path) -> PathBuf {
         for p in 0..(3 + d % 5) {
             for s in 0..4 {
                 let w = |k: usize| words[(d * 7 + p * 3 + s + k) % words.len()];
-                text.push_str(&format!("Document {d} paragraph {p} sentence {s}: the {} {} of {}. ", w(0), w(1), w(2)));
+                text.push_str(&format!(
+                    "Document {d} paragraph {p} sentence {s}: the {} {} of {}. ",
+                    w(0),
+                    w(1),
+                    w(2)
+                ));
             }
             text.push_str("\n\n");
         }

@@ -12,7 +12,10 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use p2law_law::synth::{generate, SynthSpec};
-use p2law_law::{fit, least_squares_from, least_squares_from_crate, start_grid, write_curves_csv, FitOptions, Law, Objectives};
+use p2law_law::{
+    fit, least_squares_from, least_squares_from_crate, start_grid, write_curves_csv, FitOptions, Law,
+    Objectives,
+};
 
 /// CPU seconds this process has used (all threads), from `/proc/self/stat` (clock ticks of 1/100 s).
 fn cpu_seconds() -> f64 {
@@ -34,7 +37,8 @@ fn csv_rows(rows: &[Vec<f64>], names: &[&str]) -> String {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let out = std::path::PathBuf::from(args.next().ok_or("usage: fit_bench OUT_DIR [POINTS_PER_RUN] [STARTS]")?);
+    let out =
+        std::path::PathBuf::from(args.next().ok_or("usage: fit_bench OUT_DIR [POINTS_PER_RUN] [STARTS]")?);
     let per_run: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(834);
     let starts: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(256);
     std::fs::create_dir_all(&out)?;
@@ -48,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The single-LM start: a grid point with the linear parameters near their fitted scale, so that an LM
     // run from it converges for both implementations (the paper fits from one hand-picked start).
     let lm_start = vec![0.5, 0.15, 300.0, 0.25, 300.0, 0.25, 0.3];
-    std::fs::write(out.join("lm_start.csv"), csv_rows(&[lm_start.clone()], &names))?;
+    std::fs::write(out.join("lm_start.csv"), csv_rows(std::slice::from_ref(&lm_start), &names))?;
 
     let (t, c) = (Instant::now(), cpu_seconds());
     let lm = least_squares_from(&law, &curves.points, &lm_start)?;

@@ -57,7 +57,10 @@ pub enum LawError {
 
 /// `(name, expression, ranges)` of the built-ins. Ranges suit loss curves of pruned LLMs: `n0` 1e6..1e10,
 /// `d` 1e5..1e10 tokens, losses 1..8, `rho` 0.05..0.9.
-const BUILTINS: [(&str, &str, &[(&str, f64, f64)]); 5] = [
+/// A built-in: name, expression, `(parameter, lo, hi)` ranges.
+type Builtin = (&'static str, &'static str, &'static [(&'static str, f64, f64)]);
+
+const BUILTINS: [Builtin; 5] = [
     (
         "p2",
         "l0 + (1/rho)^gamma * (1/n0)^delta * (nc/n0^alpha + dc/d^beta + e)",

@@ -9,19 +9,28 @@
 //! ([`Var`]).
 
 pub mod atomic;
+pub mod bootstrap;
 pub mod curves;
 pub mod expr;
 pub mod fit;
+pub mod fit_file;
 pub mod holdout;
 pub mod import;
 pub mod laws;
 pub mod metrics;
+pub mod plan;
 pub mod synth;
 pub mod var;
 
+pub use bootstrap::{bootstrap, Bootstrap, BootstrapError, BootstrapOptions};
 pub use curves::{read_curves, write_curves_csv, CurveError, CurveFormat, Curves, Point, Run};
-pub use fit::{fit, least_squares_from, least_squares_from_crate, start_grid, Fit, FitError, FitOptions, Method, Objectives, Solution};
+pub use fit::{
+    fit, least_squares_from, least_squares_from_crate, start_grid, Fit, FitError, FitOptions, Method,
+    Objectives, Solution,
+};
+pub use fit_file::{FitFile, FitFileError, FitMetrics};
 pub use holdout::{Holdout, HoldoutError, Split};
 pub use laws::{predict, Law, LawError, ParamSpec};
 pub use metrics::{Metrics, MetricsError};
+pub use plan::{plan, plan_with_intervals, Plan, PlanError, PlanIntervals, PlanQuery};
 pub use var::{Var, VARS};

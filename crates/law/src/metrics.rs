@@ -30,7 +30,7 @@ pub const HUBER_DELTA: f64 = 1e-3;
 
 /// The scores of one set of predictions. `None` serialises as JSON `null` and means "undefined on these
 /// points" (see the module docs for when).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Metrics {
     pub r2: Option<f64>,
     pub huber: f64,

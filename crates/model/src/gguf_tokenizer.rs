@@ -6,11 +6,9 @@
 //! names the splitting regex llama.cpp uses for the model family; an unknown one is an error rather than a
 //! guess, since the wrong split changes every token id.
 
-use std::collections::HashMap;
-
 use candle_core::quantized::gguf_file::{Content, Value};
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
-use tokenizers::models::bpe::BPE;
+use tokenizers::models::bpe::{Vocab, BPE};
 use tokenizers::normalizers::unicode::NFC;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
@@ -70,7 +68,7 @@ impl GgufVocab {
 
     /// The tokenizer; errors name the unsupported setting.
     pub(crate) fn build(&self) -> Result<Tokenizer> {
-        let vocab: HashMap<String, u32> =
+        let vocab: Vocab =
             self.tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
         let bpe = BPE::builder()
             .vocab_and_merges(vocab, self.merges.clone())

@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{bf16, f16, DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor};
+use half::{bf16, f16};
 use safetensors::tensor::{Dtype, SafeTensors, View};
 
 use crate::error::{ModelError, Result};

@@ -32,7 +32,11 @@ const EPS: f64 = 1e-8;
 /// Sum over tokens of `1 − cos` and the token count, for two `(..., hidden)` tensors of one shape.
 fn influence_sum(h_in: &Tensor, h_out: &Tensor) -> Result<(f64, usize)> {
     if h_in.dims() != h_out.dims() {
-        return Err(PruneError::ShapeMismatch { what: "block influence h_out".into(), expected: format!("{:?}", h_in.dims()), got: format!("{:?}", h_out.dims()) });
+        return Err(PruneError::ShapeMismatch {
+            what: "block influence h_out".into(),
+            expected: format!("{:?}", h_in.dims()),
+            got: format!("{:?}", h_out.dims()),
+        });
     }
     let hidden = *h_in.dims().last().unwrap_or(&0);
     let (tokens, a) = activations_f64("block influence h_in", h_in, hidden)?;
@@ -80,7 +84,11 @@ impl BoundaryInfluence {
     /// Adds one batch: the `layers + 1` hidden states, each `(..., hidden)`.
     pub fn add(&mut self, hidden: &[Tensor]) -> Result<()> {
         if hidden.len() != self.boundaries {
-            return Err(PruneError::ShapeMismatch { what: "hidden states per batch".into(), expected: format!("{} boundaries", self.boundaries), got: hidden.len().to_string() });
+            return Err(PruneError::ShapeMismatch {
+                what: "hidden states per batch".into(),
+                expected: format!("{} boundaries", self.boundaries),
+                got: hidden.len().to_string(),
+            });
         }
         let mut tokens = 0;
         for s in 0..self.boundaries {
@@ -128,7 +136,13 @@ fn check_layers(layer_params: &[u64], n0: u64, target: f64) -> Result<()> {
 fn finish(mut removed: Vec<usize>, layer_params: &[u64], n0: u64, target: f64) -> Result<LayerSelection> {
     if removed.is_empty() || removed.len() == layer_params.len() {
         let what = if removed.is_empty() { "removing no layer" } else { "removing every layer" };
-        return Err(PruneError::RateUnreachable { rate: target, reason: format!("{what} is the closest whole-layer choice; layers hold {:?} of {n0} parameters", layer_params) });
+        return Err(PruneError::RateUnreachable {
+            rate: target,
+            reason: format!(
+                "{what} is the closest whole-layer choice; layers hold {:?} of {n0} parameters",
+                layer_params
+            ),
+        });
     }
     removed.sort_unstable();
     let removed_params = removed.iter().map(|&i| layer_params[i]).sum::<u64>();
@@ -137,10 +151,19 @@ fn finish(mut removed: Vec<usize>, layer_params: &[u64], n0: u64, target: f64) -
 
 /// Removes the lowest-BI layers (ties by index); the count is the prefix whose rate is closest to `target`
 /// (ties: fewer layers).
-pub fn select_layers_greedy(bi: &[f64], layer_params: &[u64], n0: u64, target: f64) -> Result<LayerSelection> {
+pub fn select_layers_greedy(
+    bi: &[f64],
+    layer_params: &[u64],
+    n0: u64,
+    target: f64,
+) -> Result<LayerSelection> {
     check_layers(layer_params, n0, target)?;
     if bi.len() != layer_params.len() {
-        return Err(PruneError::ShapeMismatch { what: "block influence scores".into(), expected: format!("{} layers", layer_params.len()), got: bi.len().to_string() });
+        return Err(PruneError::ShapeMismatch {
+            what: "block influence scores".into(),
+            expected: format!("{} layers", layer_params.len()),
+            got: bi.len().to_string(),
+        });
     }
     crate::error::check_finite("block influence scores", bi)?;
     let mut order: Vec<usize> = (0..bi.len()).collect();
@@ -159,7 +182,12 @@ pub fn select_layers_greedy(bi: &[f64], layer_params: &[u64], n0: u64, target: f
 /// Removes one run of consecutive layers: among runs whose rate is closest to `target`, the one with the
 /// lowest `score(start, len)` (ties: earliest start). A natural score is
 /// `|s, k| boundary_influence.pair(s, s + k)`.
-pub fn select_layers_contiguous(layer_params: &[u64], n0: u64, target: f64, score: impl Fn(usize, usize) -> f64) -> Result<LayerSelection> {
+pub fn select_layers_contiguous(
+    layer_params: &[u64],
+    n0: u64,
+    target: f64,
+    score: impl Fn(usize, usize) -> f64,
+) -> Result<LayerSelection> {
     check_layers(layer_params, n0, target)?;
     let layers = layer_params.len();
     // (gap, score, start, len) of the best run so far; the empty choice is the baseline to beat.
@@ -170,7 +198,11 @@ pub fn select_layers_contiguous(layer_params: &[u64], n0: u64, target: f64, scor
             let gap = (params as f64 / n0 as f64 - target).abs();
             let s = score(start, len);
             if !s.is_finite() {
-                return Err(PruneError::NonFinite { what: format!("score of layers {start}..{}", start + len), index: start, value: s });
+                return Err(PruneError::NonFinite {
+                    what: format!("score of layers {start}..{}", start + len),
+                    index: start,
+                    value: s,
+                });
             }
             if gap < best.0 - 1e-12 || ((gap - best.0).abs() <= 1e-12 && s < best.1) {
                 best = (gap, s, start, len);
@@ -197,7 +229,8 @@ mod tests {
 
     #[test]
     fn boundary_table_matches_direct_influence() {
-        let hs: Vec<Tensor> = (0..4).map(|i| Tensor::new(&[[1f32, i as f32], [i as f32, 1.]], &Device::Cpu).unwrap()).collect();
+        let hs: Vec<Tensor> =
+            (0..4).map(|i| Tensor::new(&[[1f32, i as f32], [i as f32, 1.]], &Device::Cpu).unwrap()).collect();
         let mut table = BoundaryInfluence::new(3);
         table.add(&hs).unwrap();
         table.add(&hs).unwrap();
@@ -215,7 +248,10 @@ mod tests {
         let s = select_layers_greedy(&bi, &params, 60, 0.3).unwrap();
         assert_eq!(s.removed, vec![1, 3]);
         assert_eq!(s.removed_params, 20);
-        assert!(matches!(select_layers_greedy(&bi, &params, 60, 0.05), Err(PruneError::RateUnreachable { .. })));
+        assert!(matches!(
+            select_layers_greedy(&bi, &params, 60, 0.05),
+            Err(PruneError::RateUnreachable { .. })
+        ));
         assert!(select_layers_greedy(&bi, &params, 60, 0.95).is_err(), "closest is all five layers");
         assert!(select_layers_greedy(&bi[..4], &params, 60, 0.3).is_err());
     }

@@ -104,7 +104,10 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("down_proj") && msg.contains("30") && !msg.contains('\n'), "{msg}");
         let e = PruneError::NmViolation { name: "w".into(), n: 2, m: 4, row: 3, col: 8, kept: 3 };
-        assert_eq!(e.to_string(), "mask `w` is not 2:4: row 3, columns 8..12 keep 3 weights (at most 2 allowed)");
+        assert_eq!(
+            e.to_string(),
+            "mask `w` is not 2:4: row 3, columns 8..12 keep 3 weights (at most 2 allowed)"
+        );
     }
 
     #[test]

@@ -21,7 +21,8 @@ pub(crate) fn cholesky(a: &[f64], n: usize) -> Result<Vec<f64>, NotPositiveDefin
     for j in 0..n {
         let row_j = &l[j * n..j * n + j];
         let pivot = a[j * n + j] - row_j.iter().map(|v| v * v).sum::<f64>();
-        if !(pivot > 0.0) || !pivot.is_finite() {
+        // Written so that a NaN pivot also fails.
+        if pivot.is_nan() || pivot <= 0.0 || !pivot.is_finite() {
             return Err(NotPositiveDefinite { column: j, pivot });
         }
         let d = pivot.sqrt();

@@ -46,7 +46,13 @@ pub enum Scope {
 }
 
 /// Unstructured mask from `rows × cols` scores: prunes `floor(group * rate)` lowest per group.
-pub(crate) fn unstructured_mask(scores: &[f64], rows: usize, cols: usize, rate: f64, scope: Scope) -> Vec<u8> {
+pub(crate) fn unstructured_mask(
+    scores: &[f64],
+    rows: usize,
+    cols: usize,
+    rate: f64,
+    scope: Scope,
+) -> Vec<u8> {
     let mut mask = vec![1u8; rows * cols];
     match scope {
         Scope::PerRow => {
@@ -106,7 +112,10 @@ impl MaskSet {
     pub fn insert(&mut self, name: impl Into<String>, mask: Tensor) -> Result<()> {
         let name = name.into();
         if mask.dtype() != candle_core::DType::U8 {
-            return Err(PruneError::BadMask { name, problem: format!("dtype {:?}, expected u8", mask.dtype()) });
+            return Err(PruneError::BadMask {
+                name,
+                problem: format!("dtype {:?}, expected u8", mask.dtype()),
+            });
         }
         self.masks.insert(name, mask);
         Ok(())

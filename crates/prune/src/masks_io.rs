@@ -26,13 +26,18 @@ pub fn write_masks(path: &Path, masks: &MaskSet) -> Result<()> {
     for (name, mask) in masks.iter() {
         let bytes = mask.flatten_all()?.to_vec1::<u8>()?;
         if let Some(v) = bytes.iter().find(|&&v| v > 1) {
-            return Err(PruneError::BadMask { name: name.clone(), problem: format!("holds {v}; masks hold 0 or 1") });
+            return Err(PruneError::BadMask {
+                name: name.clone(),
+                problem: format!("holds {v}; masks hold 0 or 1"),
+            });
         }
         owned.push((name.clone(), mask.dims().to_vec(), bytes));
     }
     let views = owned
         .iter()
-        .map(|(name, shape, bytes)| Ok((name.as_str(), TensorView::new(Dtype::U8, shape.clone(), bytes).map_err(st)?)))
+        .map(|(name, shape, bytes)| {
+            Ok((name.as_str(), TensorView::new(Dtype::U8, shape.clone(), bytes).map_err(st)?))
+        })
         .collect::<Result<Vec<_>>>()?;
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
     let buffer = safetensors::serialize(views, Some(metadata)).map_err(st)?;
@@ -55,10 +60,14 @@ pub fn write_masks(path: &Path, masks: &MaskSet) -> Result<()> {
 /// Reads a masks file into CPU `u8` tensors, checking dtypes and values.
 pub fn read_masks(path: &Path) -> Result<MaskSet> {
     let bytes = fs::read(path).map_err(|source| PruneError::Io { path: path.to_path_buf(), source })?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|source| PruneError::Safetensors { path: path.to_path_buf(), source })?;
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|source| PruneError::Safetensors { path: path.to_path_buf(), source })?;
     let mut masks = MaskSet::new();
     for (name, view) in file.tensors() {
-        let bad = |problem: String| PruneError::BadMask { name: format!("{} in {}", name, path.display()), problem };
+        let bad = |problem: String| PruneError::BadMask {
+            name: format!("{} in {}", name, path.display()),
+            problem,
+        };
         if !matches!(view.dtype(), Dtype::U8 | Dtype::BOOL) {
             return Err(bad(format!("dtype {:?}, expected U8 or BOOL", view.dtype())));
         }

@@ -38,7 +38,8 @@ impl NmPattern {
 
     /// Checks `0 < n < m`.
     pub fn new(n: usize, m: usize) -> Result<Self> {
-        let bad = |reason: &str| PruneError::InvalidPattern { pattern: format!("{n}:{m}"), reason: reason.into() };
+        let bad =
+            |reason: &str| PruneError::InvalidPattern { pattern: format!("{n}:{m}"), reason: reason.into() };
         if m == 0 || n == 0 {
             return Err(bad("N and M must both be positive"));
         }
@@ -59,7 +60,12 @@ impl NmPattern {
     /// Checks that `m` divides the input dimension `cols` of weight `name`.
     pub fn check_cols(&self, name: &str, cols: usize) -> Result<()> {
         if cols % self.m != 0 {
-            return Err(PruneError::PatternDoesNotDivide { name: name.into(), pattern: self.to_string(), m: self.m, cols });
+            return Err(PruneError::PatternDoesNotDivide {
+                name: name.into(),
+                pattern: self.to_string(),
+                m: self.m,
+                cols,
+            });
         }
         Ok(())
     }
@@ -81,7 +87,10 @@ impl FromStr for NmPattern {
     type Err = PruneError;
 
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || PruneError::InvalidPattern { pattern: s.into(), reason: "expected N:M with integers, e.g. 2:4".into() };
+        let bad = || PruneError::InvalidPattern {
+            pattern: s.into(),
+            reason: "expected N:M with integers, e.g. 2:4".into(),
+        };
         let (n, m) = s.trim().split_once(':').ok_or_else(bad)?;
         Self::new(n.trim().parse().map_err(|_| bad())?, m.trim().parse().map_err(|_| bad())?)
     }
@@ -114,7 +123,10 @@ pub fn check_nm(name: &str, mask: &Tensor, n: usize, m: usize) -> Result<()> {
         for col in (0..cols).step_by(m) {
             let group = &values[row * cols + col..row * cols + col + m];
             if let Some(v) = group.iter().find(|&&v| v > 1) {
-                return Err(PruneError::BadMask { name: name.into(), problem: format!("value {v} at row {row}; masks hold 0 or 1") });
+                return Err(PruneError::BadMask {
+                    name: name.into(),
+                    problem: format!("value {v} at row {row}; masks hold 0 or 1"),
+                });
             }
             let kept = group.iter().filter(|&&v| v == 1).count();
             if kept > n {
@@ -149,21 +161,36 @@ pub struct NmLayerSelection {
 /// For a target below the pattern's own rate: sparsify the least sensitive layers (ties by input order)
 /// until `target` of the `n0` non-embedding parameters are zeroed. The last layer is kept only if it brings
 /// the rate closer to the target than stopping before it.
-pub fn select_nm_layers(layers: &[LinearSensitivity], n0: u64, target: f64, pattern: NmPattern) -> Result<NmLayerSelection> {
+pub fn select_nm_layers(
+    layers: &[LinearSensitivity],
+    n0: u64,
+    target: f64,
+    pattern: NmPattern,
+) -> Result<NmLayerSelection> {
     check_rate(target)?;
     if let Some(l) = layers.iter().find(|l| !l.sensitivity.is_finite()) {
-        return Err(PruneError::NonFinite { what: format!("sensitivity of `{}`", l.name), index: 0, value: l.sensitivity });
+        return Err(PruneError::NonFinite {
+            what: format!("sensitivity of `{}`", l.name),
+            index: 0,
+            value: l.sensitivity,
+        });
     }
     let total: u64 = layers.iter().map(|l| l.params).sum();
     if n0 == 0 || total > n0 {
-        return Err(PruneError::InvalidArgument { what: "parameter counts", reason: format!("layers hold {total} parameters but n0 is {n0}") });
+        return Err(PruneError::InvalidArgument {
+            what: "parameter counts",
+            reason: format!("layers hold {total} parameters but n0 is {n0}"),
+        });
     }
     let zeroed = |params: u64| params as f64 * pattern.rate();
     let max_rho = zeroed(total) / n0 as f64;
     if target > max_rho + 1e-12 {
         return Err(PruneError::RateUnreachable {
             rate: target,
-            reason: format!("{pattern} on all {} offered layers zeroes only {max_rho:.4} of the non-embedding parameters", layers.len()),
+            reason: format!(
+                "{pattern} on all {} offered layers zeroes only {max_rho:.4} of the non-embedding parameters",
+                layers.len()
+            ),
         });
     }
     let mut order: Vec<usize> = (0..layers.len()).collect();
@@ -235,7 +262,10 @@ mod tests {
         assert_eq!(select_nm_layers(&layers, 400, 0.14, NmPattern::TWO_FOUR).unwrap().names, vec!["b"]);
         // 0.2: two layers miss by 0.05 < 0.075.
         assert_eq!(select_nm_layers(&layers, 400, 0.2, NmPattern::TWO_FOUR).unwrap().names.len(), 2);
-        assert!(matches!(select_nm_layers(&layers, 400, 0.6, NmPattern::TWO_FOUR), Err(PruneError::RateUnreachable { .. })));
+        assert!(matches!(
+            select_nm_layers(&layers, 400, 0.6, NmPattern::TWO_FOUR),
+            Err(PruneError::RateUnreachable { .. })
+        ));
         assert!(select_nm_layers(&layers, 100, 0.2, NmPattern::TWO_FOUR).is_err());
         assert!(select_nm_layers(&layers, 400, 0.0, NmPattern::TWO_FOUR).is_err());
     }

@@ -52,7 +52,13 @@ impl ActivationImportance {
         let (batch, seq) = match act.dims() {
             &[b, s, _] => (b, s),
             &[s, _] => (1, s),
-            dims => return Err(PruneError::ShapeMismatch { what: "importance activations".into(), expected: format!("(batch, seq, {width})"), got: format!("{dims:?}") }),
+            dims => {
+                return Err(PruneError::ShapeMismatch {
+                    what: "importance activations".into(),
+                    expected: format!("(batch, seq, {width})"),
+                    got: format!("{dims:?}"),
+                })
+            }
         };
         let (_, data) = activations_f64("importance activations", act, width)?;
         if seq == 0 {
@@ -86,11 +92,18 @@ impl ActivationImportance {
 
 /// Element-wise sum of several importance vectors of one length (hidden channels over norm sites).
 pub fn sum_importance(parts: &[Vec<f64>]) -> Result<Vec<f64>> {
-    let first = parts.first().ok_or(PruneError::InvalidArgument { what: "importance list", reason: "no importance vectors to sum".into() })?;
+    let first = parts.first().ok_or(PruneError::InvalidArgument {
+        what: "importance list",
+        reason: "no importance vectors to sum".into(),
+    })?;
     let mut out = vec![0.0; first.len()];
     for p in parts {
         if p.len() != out.len() {
-            return Err(PruneError::ShapeMismatch { what: "importance vectors".into(), expected: out.len().to_string(), got: p.len().to_string() });
+            return Err(PruneError::ShapeMismatch {
+                what: "importance vectors".into(),
+                expected: out.len().to_string(),
+                got: p.len().to_string(),
+            });
         }
         out.iter_mut().zip(p).for_each(|(o, v)| *o += v);
     }
@@ -101,7 +114,10 @@ pub fn sum_importance(parts: &[Vec<f64>]) -> Result<Vec<f64>> {
 pub fn keep_top(importance: &[f64], keep: usize) -> Result<Vec<usize>> {
     check_finite("importance", importance)?;
     if keep == 0 || keep > importance.len() {
-        return Err(PruneError::InvalidArgument { what: "keep count", reason: format!("cannot keep {keep} of {} units", importance.len()) });
+        return Err(PruneError::InvalidArgument {
+            what: "keep count",
+            reason: format!("cannot keep {keep} of {} units", importance.len()),
+        });
     }
     let mut order: Vec<usize> = (0..importance.len()).collect();
     order.sort_by(|&a, &b| importance[b].total_cmp(&importance[a]).then(a.cmp(&b)));
@@ -128,7 +144,10 @@ pub struct KeptHeads {
 pub fn keep_kv_groups(head_importance: &[f64], kv_heads: usize, keep_groups: usize) -> Result<KeptHeads> {
     let heads = head_importance.len();
     if kv_heads == 0 || heads % kv_heads != 0 {
-        return Err(PruneError::InvalidArgument { what: "attention heads", reason: format!("{heads} query heads cannot be split into {kv_heads} KV groups") });
+        return Err(PruneError::InvalidArgument {
+            what: "attention heads",
+            reason: format!("{heads} query heads cannot be split into {kv_heads} KV groups"),
+        });
     }
     let per_group = heads / kv_heads;
     let group_importance: Vec<f64> = head_importance.chunks(per_group).map(|g| g.iter().sum()).collect();
@@ -143,11 +162,19 @@ pub fn keep_kv_groups(head_importance: &[f64], kv_heads: usize, keep_groups: usi
 pub fn keep_count(units: usize, params_per_unit: u64, n0: u64, target: f64) -> Result<usize> {
     check_rate(target)?;
     if units < 2 || params_per_unit == 0 || params_per_unit.saturating_mul(units as u64) > n0 {
-        return Err(PruneError::InvalidArgument { what: "width counts", reason: format!("{units} units of {params_per_unit} parameters with n0 = {n0}") });
+        return Err(PruneError::InvalidArgument {
+            what: "width counts",
+            reason: format!("{units} units of {params_per_unit} parameters with n0 = {n0}"),
+        });
     }
     let removed = (target * n0 as f64 / params_per_unit as f64).round() as usize;
     if removed == 0 || removed >= units {
-        return Err(PruneError::RateUnreachable { rate: target, reason: format!("it would remove {removed} of {units} units of {params_per_unit} parameters (n0 = {n0})") });
+        return Err(PruneError::RateUnreachable {
+            rate: target,
+            reason: format!(
+                "it would remove {removed} of {units} units of {params_per_unit} parameters (n0 = {n0})"
+            ),
+        });
     }
     Ok(units - removed)
 }
@@ -190,7 +217,10 @@ mod tests {
         let kept = keep_kv_groups(&[1.0, 2.0, 0.5, 0.5, 3.0, 4.0, 1.0, 1.0], 4, 2).unwrap();
         assert_eq!(kept, KeptHeads { kv_heads: vec![0, 2], q_heads: vec![0, 1, 4, 5] });
         assert!(keep_kv_groups(&[1.0; 6], 4, 2).is_err());
-        assert_eq!(keep_top_uniform(&[vec![3.0, 1.0, 2.0], vec![0.0, 1.0, 2.0]], 2).unwrap(), vec![vec![0, 2], vec![1, 2]]);
+        assert_eq!(
+            keep_top_uniform(&[vec![3.0, 1.0, 2.0], vec![0.0, 1.0, 2.0]], 2).unwrap(),
+            vec![vec![0, 2], vec![1, 2]]
+        );
         assert_eq!(sum_importance(&[vec![1.0, 2.0], vec![3.0, 4.0]]).unwrap(), vec![4.0, 6.0]);
         assert!(sum_importance(&[vec![1.0], vec![1.0, 2.0]]).is_err());
     }

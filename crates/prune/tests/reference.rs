@@ -28,10 +28,16 @@ impl Fixture {
         let view = st.tensor(name).unwrap_or_else(|e| panic!("fixture tensor {name}: {e}"));
         match view.dtype() {
             safetensors::Dtype::F32 => {
-                let data: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+                let data: Vec<f32> = view
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
                 Tensor::from_vec(data, view.shape(), &Device::Cpu).unwrap()
             }
-            safetensors::Dtype::U8 => Tensor::from_vec(view.data().to_vec(), view.shape(), &Device::Cpu).unwrap(),
+            safetensors::Dtype::U8 => {
+                Tensor::from_vec(view.data().to_vec(), view.shape(), &Device::Cpu).unwrap()
+            }
             other => panic!("unexpected dtype {other:?} for {name}"),
         }
     }
@@ -56,7 +62,14 @@ fn flat_f32(t: &Tensor) -> Vec<f32> {
 }
 
 /// Runs `criterion` on case `case` and compares with `{case}.{key}.mask` (and `.weight` when present).
-fn check(fx: &Fixture, case: &str, key: &str, criterion: &dyn Criterion, sparsity: Sparsity, need: StatsNeed) {
+fn check(
+    fx: &Fixture,
+    case: &str,
+    key: &str,
+    criterion: &dyn Criterion,
+    sparsity: Sparsity,
+    need: StatsNeed,
+) {
     let w = fx.tensor(&format!("{case}.w"));
     let stats = fx.stats(case, need);
     let out = criterion.prune(key, &w, sparsity, Some(&stats)).unwrap();
@@ -70,7 +83,11 @@ fn check(fx: &Fixture, case: &str, key: &str, criterion: &dyn Criterion, sparsit
         _ => flat_f32(&w).iter().zip(&want).map(|(&v, &m)| if m == 1 { v } else { 0.0 }).collect(),
     };
     let max_dw = w_hat.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-    println!("{case}.{key}: masks equal ({} entries, {} pruned), max |Δw| = {max_dw:.3e}", want.len(), want.iter().filter(|&&m| m == 0).count());
+    println!(
+        "{case}.{key}: masks equal ({} entries, {} pruned), max |Δw| = {max_dw:.3e}",
+        want.len(),
+        want.iter().filter(|&&m| m == 0).count()
+    );
     assert!(max_dw <= 1e-4, "{case}.{key}: max |Δw| = {max_dw}");
 }
 
@@ -110,5 +127,11 @@ fn nm_masks_from_every_criterion_pass_check_nm() {
         p2law_prune::check_nm(key, &fx.tensor(&format!("a.{key}.mask")), 2, 4).unwrap();
     }
     p2law_prune::check_nm("wanda_4_8", &fx.tensor("a.wanda_4_8.mask"), 4, 8).unwrap();
-    assert!(p2law_prune::check_nm("magnitude_unstructured_50", &fx.tensor("a.magnitude_unstructured_50.mask"), 2, 4).is_err());
+    assert!(p2law_prune::check_nm(
+        "magnitude_unstructured_50",
+        &fx.tensor("a.magnitude_unstructured_50.mask"),
+        2,
+        4
+    )
+    .is_err());
 }

@@ -72,7 +72,8 @@ pub fn save(
     }
     std::fs::create_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
 
-    let weights: HashMap<String, Tensor> = params.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+    let weights: HashMap<String, Tensor> =
+        params.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
     let optimizer: HashMap<String, Tensor> = optim.state_tensors().into_iter().collect();
     for (file, tensors) in [(MODEL, &weights), (OPTIM, &optimizer)] {
         let path = tmp.join(file);

@@ -48,7 +48,10 @@ mod tests {
     fn grads() -> Vec<Tensor> {
         let d = Device::Cpu;
         // Norm √(1 + 4 + 4 + 16 + 0 + 64 + 0) = √89 ≈ 9.434.
-        vec![Tensor::new(&[[1f32, 2.0], [2.0, 4.0]], &d).unwrap(), Tensor::new(&[0f32, 8.0, 0.0], &d).unwrap()]
+        vec![
+            Tensor::new(&[[1f32, 2.0], [2.0, 4.0]], &d).unwrap(),
+            Tensor::new(&[0f32, 8.0, 0.0], &d).unwrap(),
+        ]
     }
 
     #[test]

@@ -11,8 +11,8 @@
 //! let toml = r#"
 //!     name = "tiny"
 //!     out = "runs/tiny"
-//!     [model]
-//!     config = "tiny.json"
+//!     [model.arch]
+//!     architectures = ["LlamaForCausalLM"]
 //!     [data]
 //!     dir = "tokens"
 //!     [train]
@@ -78,7 +78,8 @@ pub struct ModelSection {
 pub struct DataSection {
     /// The token-shard folder.
     pub dir: PathBuf,
-    /// Split trained on. Default `train`.
+    /// Split trained on. Default `pretrain` from scratch, `posttrain` from `model.hf_dir` (`p2law data`
+    /// writes pretrain, posttrain, heldout and calib).
     pub train_split: Option<String>,
     /// Split the held-out loss is measured on. Default `heldout`.
     pub heldout_split: Option<String>,
@@ -191,14 +192,19 @@ impl FileConfig {
     /// Checks every field and derives the step budgets; `path` is the config file (for relative paths and
     /// error messages).
     pub fn resolve(&self, path: &Path) -> Result<RunConfig> {
-        let bad = |field: &str, msg: String| TrainError::Config { path: path.to_path_buf(), field: field.into(), msg };
+        let bad = |field: &str, msg: String| TrainError::Config {
+            path: path.to_path_buf(),
+            field: field.into(),
+            msg,
+        };
         let base = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => absolute(p),
             _ => absolute(Path::new(".")),
         };
         let abs = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
 
-        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
             return Err(bad("name", format!("`{}`: use letters, digits, `.`, `_` or `-`", self.name)));
         }
         let out_dir = abs(&self.out);
@@ -245,12 +251,18 @@ impl FileConfig {
         if t.batch_tokens == 0 || t.batch_tokens % per_micro != 0 {
             return Err(bad(
                 "train.batch_tokens",
-                format!("{} is not a positive multiple of micro_batch · seq_len = {per_micro}", t.batch_tokens),
+                format!(
+                    "{} is not a positive multiple of micro_batch · seq_len = {per_micro}",
+                    t.batch_tokens
+                ),
             ));
         }
         let total_steps = t.tokens / t.batch_tokens;
         if total_steps == 0 {
-            return Err(bad("train.tokens", format!("{} is less than one batch ({})", t.tokens, t.batch_tokens)));
+            return Err(bad(
+                "train.tokens",
+                format!("{} is less than one batch ({})", t.tokens, t.batch_tokens),
+            ));
         }
         if !(t.lr.is_finite() && t.lr > 0.0) {
             return Err(bad("train.lr", format!("{} must be positive", t.lr)));
@@ -261,7 +273,10 @@ impl FileConfig {
         }
         let warmup_tokens = t.warmup_tokens.unwrap_or(0);
         if warmup_tokens > t.tokens {
-            return Err(bad("train.warmup_tokens", format!("{warmup_tokens} exceeds train.tokens = {}", t.tokens)));
+            return Err(bad(
+                "train.warmup_tokens",
+                format!("{warmup_tokens} exceeds train.tokens = {}", t.tokens),
+            ));
         }
         let adamw = AdamWParams {
             beta1: t.beta1.unwrap_or(0.9),
@@ -311,6 +326,8 @@ impl FileConfig {
         }
         let keep = self.checkpoint.keep.unwrap_or(2);
 
+        // Pretraining reads the pretrain split, post-training (from a directory) the posttrain split.
+        let default_split = if matches!(model, ModelSource::HfDir(_)) { "posttrain" } else { "pretrain" };
         let filled = FileConfig {
             name: self.name.clone(),
             out: out_dir.clone(),
@@ -324,7 +341,7 @@ impl FileConfig {
             },
             data: DataSection {
                 dir: abs(&self.data.dir),
-                train_split: Some(self.data.train_split.clone().unwrap_or_else(|| "train".into())),
+                train_split: Some(self.data.train_split.clone().unwrap_or_else(|| default_split.into())),
                 heldout_split: Some(self.data.heldout_split.clone().unwrap_or_else(|| "heldout".into())),
             },
             train: TrainSection {
@@ -338,7 +355,11 @@ impl FileConfig {
                 grad_clip: Some(grad_clip),
                 ..t.clone()
             },
-            eval: EvalSection { every_tokens: Some(eval_every), tokens: Some(eval_tokens), micro_batch: Some(eval_micro) },
+            eval: EvalSection {
+                every_tokens: Some(eval_every),
+                tokens: Some(eval_tokens),
+                micro_batch: Some(eval_micro),
+            },
             checkpoint: CheckpointSection { every_tokens: Some(ckpt_every), keep: Some(keep) },
         };
         Ok(RunConfig {

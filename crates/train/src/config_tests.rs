@@ -36,7 +36,7 @@ fn defaults_and_derived_steps() {
     assert_eq!(c.checkpoint_every_steps, 1);
     assert_eq!(c.store, PathBuf::from("/w/runs/runs.sqlite"));
     assert_eq!(c.data_dir, PathBuf::from("/w/tok"));
-    assert_eq!((c.train_split.as_str(), c.heldout_split.as_str()), ("train", "heldout"));
+    assert_eq!((c.train_split.as_str(), c.heldout_split.as_str()), ("pretrain", "heldout"));
     assert_eq!(c.device, "cpu");
     match &c.model {
         ModelSource::Scratch(v) => assert_eq!(v["hidden_size"], 16),
@@ -93,8 +93,12 @@ fn model_must_be_given_exactly_once() {
     assert!(err(&none).contains("`model`: missing"), "{}", err(&none));
     let two = BASE.replace("[model]\n", "[model]\nconfig = \"c.json\"\n");
     assert!(err(&two).contains("only one"), "{}", err(&two));
-    let missing_dir = BASE.replace("arch = { architectures = [\"LlamaForCausalLM\"], hidden_size = 16 }", "hf_dir = \"nope\"");
+    let missing_dir = BASE
+        .replace("arch = { architectures = [\"LlamaForCausalLM\"], hidden_size = 16 }", "hf_dir = \"nope\"");
     assert!(err(&missing_dir).contains("no config.json"), "{}", err(&missing_dir));
-    let missing_file = BASE.replace("arch = { architectures = [\"LlamaForCausalLM\"], hidden_size = 16 }", "config = \"nope.json\"");
+    let missing_file = BASE.replace(
+        "arch = { architectures = [\"LlamaForCausalLM\"], hidden_size = 16 }",
+        "config = \"nope.json\"",
+    );
     assert!(err(&missing_file).contains("`model.config`"), "{}", err(&missing_file));
 }

@@ -84,7 +84,11 @@ impl CurveWriter {
                 continue;
             }
             let step = line.split(',').nth(6).and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| {
-                TrainError::Curve { path: path.to_path_buf(), line: i + 2, msg: "no integer `step` in column 7".into() }
+                TrainError::Curve {
+                    path: path.to_path_buf(),
+                    line: i + 2,
+                    msg: "no integer `step` in column 7".into(),
+                }
             })?;
             if step <= through_step {
                 kept.push_str(line);
@@ -152,7 +156,9 @@ pub fn read_points(path: &Path) -> Result<Vec<CurvePoint>> {
             return Err(bad(format!("{} columns, expected at least {}", cells.len(), BASE.len())));
         }
         let num = |col: usize| -> Result<f64> {
-            cells[col].parse::<f64>().map_err(|_| bad(format!("`{}` is `{}`, not a number", BASE[col], cells[col])))
+            cells[col]
+                .parse::<f64>()
+                .map_err(|_| bad(format!("`{}` is `{}`, not a number", BASE[col], cells[col])))
         };
         out.push(CurvePoint {
             d: num(4)? as u64,
@@ -171,7 +177,14 @@ mod tests {
     use super::*;
 
     fn meta(method: Option<&str>) -> CurveMeta {
-        CurveMeta { run: "r1".into(), n0: 1000.0, rho: 0.5, l0: 4.25, method: method.map(Into::into), n: None }
+        CurveMeta {
+            run: "r1".into(),
+            n0: 1000.0,
+            rho: 0.5,
+            l0: 4.25,
+            method: method.map(Into::into),
+            n: None,
+        }
     }
 
     fn point(step: u64) -> CurvePoint {

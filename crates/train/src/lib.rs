@@ -28,6 +28,7 @@ pub mod meta;
 pub mod rundir;
 pub mod sampler;
 pub mod schedule;
+pub mod setup;
 pub mod store;
 pub mod trainer;
 

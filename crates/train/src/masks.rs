@@ -44,7 +44,10 @@ impl Masks {
                 )));
             }
             if let Some(pos) = view.data().iter().position(|&b| b > 1) {
-                return Err(bad(format!("mask `{name}` has value {} at element {pos}; expected 0 or 1", view.data()[pos])));
+                return Err(bad(format!(
+                    "mask `{name}` has value {} at element {pos}; expected 0 or 1",
+                    view.data()[pos]
+                )));
             }
             let ones: Vec<f32> = view.data().iter().map(|&b| b as f32).collect();
             let t = Tensor::from_vec(ones, view.shape(), &Device::Cpu)?
@@ -112,7 +115,7 @@ mod tests {
     fn write(dir: &Path, name: &str, dtype: Dtype, shape: Vec<usize>, data: Vec<u8>) -> std::path::PathBuf {
         let view = safetensors::tensor::TensorView::new(dtype, shape, &data).unwrap();
         let path = dir.join("masks.safetensors");
-        safetensors::serialize_to_file([(name, view)], &None, &path).unwrap();
+        safetensors::serialize_to_file([(name, view)], None, &path).unwrap();
         path
     }
 
@@ -128,7 +131,10 @@ mod tests {
             masks.apply_to_grads(&p, &mut grads).unwrap();
             assert_eq!(grads[0].to_vec2::<f32>().unwrap(), vec![vec![1.0, 0.0, 1.0], vec![0.0, 0.0, 1.0]]);
             masks.apply_to_weights(&p).unwrap();
-            assert_eq!(p[0].1.as_tensor().to_vec2::<f32>().unwrap(), vec![vec![1.0, 0.0, 3.0], vec![0.0, 0.0, 6.0]]);
+            assert_eq!(
+                p[0].1.as_tensor().to_vec2::<f32>().unwrap(),
+                vec![vec![1.0, 0.0, 3.0], vec![0.0, 0.0, 6.0]]
+            );
         }
     }
 

@@ -59,7 +59,8 @@ pub fn prepare(cfg: &RunConfig, resume: bool, device: &Device) -> Result<Start> 
     let dir = &cfg.out_dir;
     let run_toml = dir.join("run.toml");
     let ckpts = dir.join("checkpoints");
-    let has_run = run_toml.exists() || dir.join("curve.csv").exists() || !checkpoint::list(&ckpts)?.is_empty();
+    let has_run =
+        run_toml.exists() || dir.join("curve.csv").exists() || !checkpoint::list(&ckpts)?.is_empty();
     if has_run && !resume {
         return Err(TrainError::RunDir {
             path: dir.clone(),
@@ -113,4 +114,3 @@ pub fn save_final<M: LanguageModel + ?Sized>(cfg: &RunConfig, model: &M) -> Resu
     std::fs::rename(&tmp, &dir).map_err(TrainError::io(&dir))?;
     fsio::sync_dir(&cfg.out_dir)
 }
-

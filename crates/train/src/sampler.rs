@@ -107,7 +107,12 @@ impl Sampler {
     }
 
     /// Micro-batch `index` as `(ids, targets)` tensors, each (B, T) u32 on `device`.
-    pub fn micro_batch(&self, src: &dyn TokenSource, index: u64, device: &Device) -> Result<(Tensor, Tensor)> {
+    pub fn micro_batch(
+        &self,
+        src: &dyn TokenSource,
+        index: u64,
+        device: &Device,
+    ) -> Result<(Tensor, Tensor)> {
         let (ids, targets) = self.micro_batch_rows(src, index)?;
         let shape = (self.micro_batch, self.seq_len);
         Ok((Tensor::from_vec(ids, shape, device)?, Tensor::from_vec(targets, shape, device)?))
@@ -126,7 +131,8 @@ pub fn heldout_batches(
 ) -> Result<Vec<(Tensor, Tensor)>> {
     if tokens > src.len() {
         return Err(TrainError::Data(
-            format!("held-out slice of {tokens} tokens is larger than the split ({} tokens)", src.len()).into(),
+            format!("held-out slice of {tokens} tokens is larger than the split ({} tokens)", src.len())
+                .into(),
         ));
     }
     let t = seq_len;
@@ -180,9 +186,10 @@ mod tests {
     fn one_epoch_visits_every_window_once() {
         let src = tokens(10 * 8 + 1); // 10 windows of 8 + 1
         let s = Sampler::new(3, 8, 2);
-        let mut starts: Vec<u32> = (0..5).map(|i| s.micro_batch_rows(&src, i).unwrap().0).flat_map(|ids| {
-            ids.chunks(8).map(|c| c[0]).collect::<Vec<_>>()
-        }).collect();
+        let mut starts: Vec<u32> = (0..5)
+            .map(|i| s.micro_batch_rows(&src, i).unwrap().0)
+            .flat_map(|ids| ids.chunks(8).map(|c| c[0]).collect::<Vec<_>>())
+            .collect();
         starts.sort();
         assert_eq!(starts, (0..10).map(|w| w * 8).collect::<Vec<_>>());
     }

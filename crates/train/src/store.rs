@@ -166,7 +166,11 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
         name: row.get(0)?,
         status: RunStatus::parse(&status).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, format!("status `{status}`").into())
+            rusqlite::Error::FromSqlConversionFailure(
+                1,
+                rusqlite::types::Type::Text,
+                format!("status `{status}`").into(),
+            )
         })?,
         n0: row.get(2)?,
         rho: row.get(3)?,

@@ -216,11 +216,25 @@ pub fn train<M: LanguageModel>(
                 Some(l0) => l0,
                 None => heldout_loss(model, &heldout)?,
             };
-            TrainState { step: 0, tokens: 0, micro_batches: 0, seed: cfg.seed, l0, train_loss_sum: 0.0, train_loss_count: 0 }
+            TrainState {
+                step: 0,
+                tokens: 0,
+                micro_batches: 0,
+                seed: cfg.seed,
+                l0,
+                train_loss_sum: 0.0,
+                train_loss_count: 0,
+            }
         }
     };
-    let curve_meta =
-        CurveMeta { run: cfg.name.clone(), n0: meta.n0, rho: meta.rho, l0: state.l0, method: meta.method.clone(), n: meta.n };
+    let curve_meta = CurveMeta {
+        run: cfg.name.clone(),
+        n0: meta.n0,
+        rho: meta.rho,
+        l0: state.l0,
+        method: meta.method.clone(),
+        n: meta.n,
+    };
     let curve_path = cfg.out_dir.join("curve.csv");
     let mut curve = if state.step > 0 {
         CurveWriter::resume(&curve_path, curve_meta, state.step)?

@@ -265,14 +265,34 @@ fn summary_json(m: &Manifest, dir: &std::path::Path) -> serde_json::Value {
 fn print_summary(m: &Manifest, dir: &std::path::Path, state: &str) {
     println!("data folder  {}  ({state})", dir.display());
     let t = &m.tokenizer;
-    println!("tokenizer    {}; vocab {}, {} shards, sha256 {}", t.origin, t.vocab_size, t.dtype, &t.sha256[..12]);
+    println!(
+        "tokenizer    {}; vocab {}, {} shards, sha256 {}",
+        t.origin,
+        t.vocab_size,
+        t.dtype,
+        &t.sha256[..12]
+    );
     println!("{:<10} {:>10} {:>12} {:>12} {:>12}", "split", "documents", "bytes", "tokens", "bytes/token");
     let (mut docs, mut bytes, mut tokens) = (0, 0, 0);
     for (split, r) in &m.splits {
-        println!("{:<10} {:>10} {:>12} {:>12} {:>12.2}", split.name(), r.documents, r.bytes, r.tokens, r.bytes as f64 / r.tokens as f64);
+        println!(
+            "{:<10} {:>10} {:>12} {:>12} {:>12.2}",
+            split.name(),
+            r.documents,
+            r.bytes,
+            r.tokens,
+            r.bytes as f64 / r.tokens as f64
+        );
         docs += r.documents;
         bytes += r.bytes;
         tokens += r.tokens;
     }
-    println!("{:<10} {:>10} {:>12} {:>12} {:>12.2}", "total", docs, bytes, tokens, bytes as f64 / tokens as f64);
+    println!(
+        "{:<10} {:>10} {:>12} {:>12} {:>12.2}",
+        "total",
+        docs,
+        bytes,
+        tokens,
+        bytes as f64 / tokens as f64
+    );
 }

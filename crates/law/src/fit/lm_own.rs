@@ -85,6 +85,15 @@ pub(crate) fn levenberg_marquardt(batch: &Batch, y: &[f64], x0: &[f64], tol: f64
                 }
             }
             if !cholesky_solve(&mut chol, &g, &mut step, p) {
+                if lambda.is_nan() || lambda >= 1e30 {
+                    return LmResult {
+                        x,
+                        objective: f,
+                        evaluations: evals,
+                        converged: false,
+                        reason: "damped normal equations not positive definite".to_string(),
+                    };
+                }
                 lambda *= nu;
                 nu *= 2.0;
                 continue;
@@ -94,7 +103,8 @@ pub(crate) fn levenberg_marquardt(batch: &Batch, y: &[f64], x0: &[f64], tol: f64
             let fnew = half_sse(&pred);
             evals += 1;
             // Predicted reduction of the linear model: ½ sᵀ(λ D s + Jᵀr) with s = -step.
-            let predicted: f64 = 0.5 * (0..p).map(|j| step[j] * (lambda * diag[j] * step[j] + g[j])).sum::<f64>();
+            let predicted: f64 =
+                0.5 * (0..p).map(|j| step[j] * (lambda * diag[j] * step[j] + g[j])).sum::<f64>();
             let actual = f - fnew;
             let xnorm = (0..p).map(|j| diag[j] * x[j] * x[j]).sum::<f64>().sqrt();
             let snorm = (0..p).map(|j| diag[j] * step[j] * step[j]).sum::<f64>().sqrt();
@@ -136,7 +146,7 @@ pub(super) fn cholesky_solve(m: &mut [f64], b: &[f64], s: &mut [f64], p: usize) 
         for k in 0..j {
             d -= m[j * p + k] * m[j * p + k];
         }
-        if !(d > 0.0) || !d.is_finite() {
+        if !d.is_finite() || d <= 0.0 {
             return false;
         }
         let d = d.sqrt();
@@ -175,14 +185,22 @@ mod tests {
     fn agrees_with_the_crate_on_a_power_law() {
         let e = Expr::parse("a + b / d^c").unwrap();
         let rows: Vec<[f64; 6]> = (1..60).map(|i| [0.0, 0.0, 0.0, 0.0, 1e6 * 1.2f64.powi(i), 0.0]).collect();
-        let y: Vec<f64> =
-            rows.iter().enumerate().map(|(i, r)| 2.0 + 40.0 / r[4].powf(0.3) + 1e-3 * ((i * 7 % 5) as f64 - 2.0)).collect();
+        let y: Vec<f64> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| 2.0 + 40.0 / r[4].powf(0.3) + 1e-3 * ((i * 7 % 5) as f64 - 2.0))
+            .collect();
         let batch = Batch::new(&e.tape, &rows);
         let x0 = [1.0, 10.0, 0.2];
         let ours = levenberg_marquardt(&batch, &y, &x0, TIGHT);
         let theirs = super::super::lm::levenberg_marquardt(&batch, &y, &x0, 100);
         assert!(ours.converged && theirs.converged, "{} / {}", ours.reason, theirs.reason);
-        assert!((ours.objective - theirs.objective).abs() <= 1e-6 * theirs.objective, "{} vs {}", ours.objective, theirs.objective);
+        assert!(
+            (ours.objective - theirs.objective).abs() <= 1e-6 * theirs.objective,
+            "{} vs {}",
+            ours.objective,
+            theirs.objective
+        );
         for (a, b) in ours.x.iter().zip(&theirs.x) {
             assert!((a - b).abs() <= 1e-4 * b.abs(), "{:?} vs {:?}", ours.x, theirs.x);
         }

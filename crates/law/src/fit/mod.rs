@@ -5,9 +5,12 @@
 //! 1. least squares on the loss, `½ Σ (pred − loss)²`, Levenberg–Marquardt with the exact Jacobian, from
 //!    every start;
 //! 2. Huber (δ = [`FitOptions::huber_delta`], 1e-3) on `ln loss − ln pred`, summed, L-BFGS (Chinchilla's
-//!    approach 3), from where each start's LM run ended: Gauss–Newton steps get every start close to a
-//!    minimum in a few dozen evaluations, where L-BFGS alone on the nearly piecewise-linear Huber objective
-//!    needs hundreds. Starts whose LM runs ended at the same point are polished once.
+//!    approach 3), from the [`FitOptions::polish`] least-squares end points with the lowest Huber
+//!    objective: Gauss–Newton steps bring every start near a minimum in a few evaluations, where L-BFGS
+//!    alone on the nearly piecewise-linear Huber objective needs hundreds per start.
+//!
+//! Least squares runs by variable projection (`fit::varpro`): LM over the nonlinear parameters with the
+//! linear ones solved exactly at every evaluation (for `p2`: 4 exponents searched, `nc`, `dc`, `e` solved).
 //!
 //! Each objective keeps its own best start; the fit's parameters are those of the solution with the lower
 //! Huber objective (scale-free, robust to outliers), and both solutions are reported. Results do not depend
@@ -25,9 +28,9 @@
 mod lbfgs;
 mod lm;
 mod lm_own;
-mod varpro;
 pub(crate) mod rng;
 mod start;
+mod varpro;
 
 use rayon::prelude::*;
 
@@ -70,6 +73,9 @@ pub struct FitOptions {
     pub objectives: Objectives,
     /// Size of the multi-start grid.
     pub starts: usize,
+    /// How many least-squares end points (lowest Huber objective first) L-BFGS polishes on the Huber
+    /// objective.
+    pub polish: usize,
     /// Huber threshold on log residuals.
     pub huber_delta: f64,
     /// Iteration cap for L-BFGS (LM stops after 100 × (parameters + 1) evaluations, MINPACK's default).
@@ -83,6 +89,7 @@ impl Default for FitOptions {
         FitOptions {
             objectives: Objectives::Both,
             starts: 256,
+            polish: 8,
             huber_delta: 1e-3,
             max_iter: 2000,
             seed: 0,
@@ -146,9 +153,13 @@ pub enum FitError {
     NonFinite { law: String, index: usize, run: usize, value: f64 },
 }
 
-/// Relative tolerance of the variable-projection LM run from every start (on the squared error and the
-/// step): tight, so that starts reaching the same minimum end at the same point to many digits.
-const STAGE1_TOL: f64 = 1e-10;
+/// Screening: every start runs variable-projection LM to this relative tolerance or this many
+/// evaluations, which brings each start into its basin; the best [`FINALISTS`] (by squared error) then run
+/// to [`FINAL_TOL`]. A screened run that stopped early is not a failure: it is just not a finalist.
+const SCREEN_TOL: f64 = 1e-6;
+const SCREEN_EVALS: usize = 10;
+const FINALISTS: usize = 16;
+const FINAL_TOL: f64 = 1e-10;
 
 /// The starting points [`fit`] uses, before the closed-form linear solve.
 pub fn start_grid(law: &Law, opts: &FitOptions) -> Vec<Vec<f64>> {
@@ -279,21 +290,44 @@ pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitErr
             let mut x = x0.clone();
             let mut ws = data.batch.workspace();
             let (mut pred, mut jac) = (vec![0.0; n], vec![0.0; n * np]);
-            let sse = start::solve_linear(&data.batch, &mut ws, &linear, &data.y, &mut x, &mut pred, &mut jac);
-            sse.is_finite().then(|| varpro::fit(&data.batch, &data.y, &linear, &x, STAGE1_TOL))
+            let sse =
+                start::solve_linear(&data.batch, &mut ws, &linear, &data.y, &mut x, &mut pred, &mut jac);
+            sse.is_finite().then(|| varpro::fit(&data.batch, &data.y, &linear, &x, SCREEN_TOL, SCREEN_EVALS))
         })
         .collect();
+    // Stage 1b: the `FINALISTS` screened runs with the lowest squared error continue to tight convergence.
+    let mut order: Vec<usize> =
+        (0..stage1.len()).filter(|&i| stage1[i].as_ref().is_some_and(|r| r.objective.is_finite())).collect();
+    order.sort_by(|&a, &b| {
+        let f = |i: usize| stage1[i].as_ref().map_or(f64::INFINITY, |r| r.objective);
+        f(a).total_cmp(&f(b)).then(a.cmp(&b))
+    });
+    order.truncate(FINALISTS.max(opts.polish));
+    let finished: Vec<(usize, lm::LmResult)> = order
+        .par_iter()
+        .filter_map(|&i| {
+            let r = stage1[i].as_ref()?;
+            Some((i, varpro::fit(&data.batch, &data.y, &linear, &r.x, FINAL_TOL, 100 * (np + 1))))
+        })
+        .collect();
+    let mut stage1 = stage1;
+    for (i, r) in finished {
+        stage1[i] = Some(r);
+    }
+    let stage1 = stage1;
     let mut failures: Vec<String> = stage1
         .iter()
         .flatten()
-        .filter(|r| !r.converged)
+        .filter(|r| !r.converged && r.reason != "evaluation limit reached")
         .map(|r| format!("LM: {}", r.reason))
         .collect();
     let least_squares = if opts.objectives != Objectives::Huber {
         let best = stage1
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| r.as_ref().filter(|r| r.converged && r.objective.is_finite()).map(|r| (i, r)))
+            .filter_map(|(i, r)| {
+                r.as_ref().filter(|r| r.converged && r.objective.is_finite()).map(|r| (i, r))
+            })
             .min_by(|a, b| a.1.objective.total_cmp(&b.1.objective).then(a.0.cmp(&b.0)));
         best.map(|(start, r)| {
             let (half_sse, huber) = data.criteria(&r.x, opts.huber_delta);
@@ -310,26 +344,28 @@ pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitErr
     } else {
         None
     };
-    // Stage 2: L-BFGS on the Huber objective from each start's LM end point. Starts whose LM runs ended
-    // at the same point (to 6 significant digits in every parameter) would be polished identically, so
-    // each distinct end point is polished once and its result shared.
+    // Stage 2: L-BFGS on the Huber objective, from the `polish` least-squares end points with the lowest
+    // Huber objective (ties by start index). The Huber minimum lies next to a least-squares minimum for
+    // all but outlier-ridden data, so polishing every start's end would repeat the same descent hundreds
+    // of times (the distinct ends differ only along the flat delta–alpha–nc valley).
     let huber_sol = if opts.objectives != Objectives::LeastSquares {
-        let mut distinct: Vec<(String, usize)> = Vec::new();
-        for (i, r) in stage1.iter().enumerate() {
-            let Some(r) = r else { continue };
-            let key: String = r.x.iter().map(|v| format!("{v:.5e},")).collect();
-            if !distinct.iter().any(|(k, _)| *k == key) {
-                distinct.push((key, i));
-            }
-        }
-        let runs: Vec<(usize, LbfgsResult)> = distinct
+        let mut ranked: Vec<(f64, usize)> = stage1
+            .par_iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().map(|r| (data.criteria(&r.x, opts.huber_delta).1, i)))
+            .filter(|(h, _)| h.is_finite())
+            .collect();
+        ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        ranked.truncate(opts.polish.max(1));
+        let runs: Vec<(usize, LbfgsResult)> = ranked
             .par_iter()
             .filter_map(|&(_, i)| stage1[i].as_ref().map(|r| (i, data.huber_run(&r.x, law, opts))))
             .collect();
         if std::env::var_os("P2LAW_FIT_STATS").is_some() {
             let lm_evals: usize = stage1.iter().flatten().map(|r| r.evaluations).sum();
             let lb_evals: usize = runs.iter().map(|r| r.1.evaluations).sum();
-            eprintln!("fit stats: {} starts, {lm_evals} LM evaluations; {} distinct LM ends, {lb_evals} L-BFGS evaluations", grid.len(), runs.len());
+            let lb_iters: usize = runs.iter().map(|r| r.1.iterations).sum();
+            eprintln!("fit stats: {} starts, {lm_evals} LM evaluations; {} polished, {lb_evals} L-BFGS evaluations in {lb_iters} iterations", grid.len(), runs.len());
         }
         let best = runs
             .into_iter()
@@ -342,7 +378,15 @@ pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitErr
             .min_by(|a, b| a.1.f.total_cmp(&b.1.f).then(a.0.cmp(&b.0)));
         best.map(|(start, r)| {
             let (half_sse, huber) = data.criteria(&r.x, opts.huber_delta);
-            Solution { method: Method::Huber, params: r.x, objective: huber, half_sse, huber, start, evaluations: r.evaluations }
+            Solution {
+                method: Method::Huber,
+                params: r.x,
+                objective: huber,
+                half_sse,
+                huber,
+                start,
+                evaluations: r.evaluations,
+            }
         })
     } else {
         None
@@ -408,7 +452,12 @@ pub fn least_squares_from_crate(law: &Law, points: &[Point], x0: &[f64]) -> Resu
     least_squares_with(law, points, x0, true)
 }
 
-fn least_squares_with(law: &Law, points: &[Point], x0: &[f64], use_crate: bool) -> Result<Solution, FitError> {
+fn least_squares_with(
+    law: &Law,
+    points: &[Point],
+    x0: &[f64],
+    use_crate: bool,
+) -> Result<Solution, FitError> {
     let opts = FitOptions { objectives: Objectives::LeastSquares, ..Default::default() };
     let data = prepare(law, points, &opts)?;
     let r = if use_crate {
@@ -421,5 +470,13 @@ fn least_squares_with(law: &Law, points: &[Point], x0: &[f64], use_crate: bool) 
     }
     check_finite(law, &data, &r.x)?;
     let (half_sse, huber) = data.criteria(&r.x, opts.huber_delta);
-    Ok(Solution { method: Method::LeastSquares, params: r.x, objective: half_sse, half_sse, huber, start: 0, evaluations: r.evaluations })
+    Ok(Solution {
+        method: Method::LeastSquares,
+        params: r.x,
+        objective: half_sse,
+        half_sse,
+        huber,
+        start: 0,
+        evaluations: r.evaluations,
+    })
 }

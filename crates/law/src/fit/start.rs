@@ -82,7 +82,10 @@ pub(crate) fn solve_linear(
     // be told apart on this data) give the minimum-norm solution instead of a blow-up.
     let mut norms = vec![0.0; k];
     for (a, &i) in lin.iter().enumerate() {
-        norms[a] = (0..n).map(|r| jac[r * np + i].powi(2)).sum::<f64>().sqrt().max(1e-300);
+        norms[a] = (0..n).map(|r| jac[r * np + i].powi(2)).sum::<f64>().sqrt();
+        if norms[a].is_nan() || norms[a] <= 1e-150 {
+            return f64::INFINITY; // a linear term vanishes on all the data
+        }
     }
     let mut ata = DMatrix::<f64>::zeros(k, k);
     let mut atb = DVector::<f64>::zeros(k);
@@ -106,14 +109,24 @@ pub(crate) fn solve_linear(
     if !ata.iter().chain(atb.iter()).all(|v| v.is_finite()) {
         return f64::INFINITY;
     }
-    let svd = ata.svd(true, true);
-    let smax = svd.singular_values.max();
-    let Ok(theta) = svd.solve(&atb, smax * 1e-13) else { return f64::INFINITY };
+    let Some(pinv) = pseudo_inverse(ata) else { return f64::INFINITY };
+    let theta = pinv * atb;
     for (a, &i) in lin.iter().enumerate() {
         x[i] = theta[a] / norms[a];
     }
     batch.values(x, ws, pred);
     finite_or_inf(sse(pred))
+}
+
+/// Pseudo-inverse of a small symmetric matrix, cutting singular values below 1e-13 of the largest; `None`
+/// when the matrix is not finite or the SVD does not converge (nalgebra's plain `svd` would loop forever).
+pub(crate) fn pseudo_inverse(m: DMatrix<f64>) -> Option<DMatrix<f64>> {
+    if !m.iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    let svd = nalgebra::linalg::SVD::try_new(m, true, true, f64::EPSILON, 500)?;
+    let smax = svd.singular_values.max();
+    svd.pseudo_inverse(smax * 1e-13).ok()
 }
 
 fn finite_or_inf(v: f64) -> f64 {

@@ -38,17 +38,17 @@ struct Projector<'a, 'b> {
 impl Projector<'_, '_> {
     /// Evaluates at full vector `x` (its linear part is the expansion point) and projects.
     fn eval(&mut self, x: &[f64]) -> Option<Eval> {
-        let (n, p) = (self.y.len(), x.len());
+        let p = x.len();
         self.batch.jacobian(x, &mut self.ws, &mut self.pred, &mut self.jac);
         let mut a = vec![0.0; p * p];
         let mut b = vec![0.0; p];
-        for i in 0..n {
-            let row = &self.jac[i * p..(i + 1) * p];
-            let r = self.y[i] - self.pred[i];
+        for (row, (y, pred)) in self.jac.chunks_exact(p).zip(self.y.iter().zip(&self.pred)) {
+            let r = y - pred;
             for j in 0..p {
-                b[j] += row[j] * r;
-                for k in 0..=j {
-                    a[j * p + k] += row[j] * row[k];
+                let rj = row[j];
+                b[j] += rj * r;
+                for (ajk, rk) in a[j * p..j * p + j + 1].iter_mut().zip(&row[..=j]) {
+                    *ajk += rj * rk;
                 }
             }
         }
@@ -63,9 +63,12 @@ impl Projector<'_, '_> {
         let (lin, non) = (&self.lin, &self.non);
         let k = lin.len();
         // Pseudo-inverse of A_LL with unit-diagonal scaling, so collinear terms give the minimum-norm step.
-        let scale: Vec<f64> = lin.iter().map(|&l| a[l * p + l].sqrt().max(1e-300)).collect();
+        let scale: Vec<f64> = lin.iter().map(|&l| a[l * p + l].sqrt()).collect();
+        if scale.iter().any(|&s| s.is_nan() || s <= 1e-150) {
+            return None; // a linear term vanishes on all the data: nothing to project on
+        }
         let all = DMatrix::from_fn(k, k, |r, c| a[lin[r] * p + lin[c]] / (scale[r] * scale[c]));
-        let pinv = if k > 0 { all.pseudo_inverse(1e-13).ok()? } else { all };
+        let pinv = if k > 0 { super::start::pseudo_inverse(all)? } else { all };
         let inv = |r: usize, c: usize| pinv[(r, c)] / (scale[r] * scale[c]);
         let mut x = x.to_vec();
         let mut delta = vec![0.0; k];
@@ -73,12 +76,12 @@ impl Projector<'_, '_> {
             delta[r] = (0..k).map(|c| inv(r, c) * b[lin[c]]).sum();
             x[lin[r]] += delta[r];
         }
-        // Residuals after the linear step: pred + G Δ - y.
+        // Residuals after the linear step, `pred + G Δ − y`, recomputed rather than expanded from A and b:
+        // the expansion cancels catastrophically when Δ is large (far from the data's scale).
         let mut f = 0.0;
         let mut g_full = vec![0.0; p];
-        for i in 0..n {
-            let row = &self.jac[i * p..(i + 1) * p];
-            let r = self.pred[i] + (0..k).map(|c| row[lin[c]] * delta[c]).sum::<f64>() - self.y[i];
+        for (row, (y, pred)) in self.jac.chunks_exact(p).zip(self.y.iter().zip(&self.pred)) {
+            let r = pred + (0..k).map(|c| row[lin[c]] * delta[c]).sum::<f64>() - y;
             f += 0.5 * r * r;
             for &j in non {
                 g_full[j] += row[j] * r;
@@ -106,8 +109,15 @@ impl Projector<'_, '_> {
 }
 
 /// Variable-projection LM from `x0` with relative tolerance `tol` on the squared error and the step;
-/// stops after `100 (m + 1)` evaluations for `m` nonlinear parameters.
-pub(crate) fn fit(batch: &Batch, y: &[f64], linear: &[bool], x0: &[f64], tol: f64) -> LmResult {
+/// stops after `max_evals` evaluations (not converged).
+pub(crate) fn fit(
+    batch: &Batch,
+    y: &[f64],
+    linear: &[bool],
+    x0: &[f64],
+    tol: f64,
+    max_evals: usize,
+) -> LmResult {
     let p = x0.len();
     let lin: Vec<usize> = (0..p).filter(|&i| linear[i]).collect();
     let non: Vec<usize> = (0..p).filter(|&i| !linear[i]).collect();
@@ -128,7 +138,9 @@ pub(crate) fn fit(batch: &Batch, y: &[f64], linear: &[bool], x0: &[f64], tol: f6
         converged: false,
         reason: reason.to_string(),
     };
-    let Some(mut cur) = proj.eval(x0) else { return fail(x0.to_vec(), 1, "non-finite prediction at the start") };
+    let Some(mut cur) = proj.eval(x0) else {
+        return fail(x0.to_vec(), 1, "non-finite prediction at the start");
+    };
     let mut evals = 1;
     let ok = |e: Eval, evals, reason: &str| LmResult {
         x: e.x,
@@ -149,14 +161,14 @@ pub(crate) fn fit(batch: &Batch, y: &[f64], linear: &[bool], x0: &[f64], tol: f6
     let (mut lambda, mut nu) = (-1.0f64, 2.0);
     let (mut chol, mut step) = (vec![0.0; m * m], vec![0.0; m]);
     loop {
-        for j in 0..m {
-            diag[j] = diag[j].max(cur.a[j * m + j]).max(1e-300);
+        for (j, d) in diag.iter_mut().enumerate() {
+            *d = d.max(cur.a[j * m + j]).max(1e-300);
         }
         if lambda < 0.0 {
             lambda = 1e-3;
         }
         loop {
-            if evals >= 100 * (m + 1) {
+            if evals >= max_evals {
                 let mut r = ok(cur, evals, "evaluation limit reached");
                 r.converged = false;
                 return r;
@@ -167,6 +179,15 @@ pub(crate) fn fit(batch: &Batch, y: &[f64], linear: &[bool], x0: &[f64], tol: f6
                 }
             }
             if !super::lm_own::cholesky_solve(&mut chol, &cur.g, &mut step, m) {
+                if lambda.is_nan() || lambda >= 1e30 {
+                    return LmResult {
+                        x: cur.x,
+                        objective: cur.f,
+                        evaluations: evals,
+                        converged: false,
+                        reason: "damped normal equations not positive definite".to_string(),
+                    };
+                }
                 lambda *= nu;
                 nu *= 2.0;
                 continue;
@@ -177,8 +198,10 @@ pub(crate) fn fit(batch: &Batch, y: &[f64], linear: &[bool], x0: &[f64], tol: f6
             }
             let trial = proj.eval(&xn);
             evals += 1;
-            let predicted: f64 = 0.5 * (0..m).map(|j| step[j] * (lambda * diag[j] * step[j] + cur.g[j])).sum::<f64>();
-            let xnorm = non.iter().enumerate().map(|(j, &i)| diag[j] * cur.x[i] * cur.x[i]).sum::<f64>().sqrt();
+            let predicted: f64 =
+                0.5 * (0..m).map(|j| step[j] * (lambda * diag[j] * step[j] + cur.g[j])).sum::<f64>();
+            let xnorm =
+                non.iter().enumerate().map(|(j, &i)| diag[j] * cur.x[i] * cur.x[i]).sum::<f64>().sqrt();
             let snorm = (0..m).map(|j| diag[j] * step[j] * step[j]).sum::<f64>().sqrt();
             match trial {
                 Some(t) if t.f < cur.f => {
@@ -223,13 +246,16 @@ mod tests {
             }
         }
         let truth = [0.5, 20.0, 0.2, 300.0, 0.3, 0.3];
-        let y: Vec<f64> =
-            rows.iter().enumerate().map(|(i, r)| e.eval(r, &truth) + 2e-3 * ((i * 7 % 5) as f64 - 2.0)).collect();
+        let y: Vec<f64> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| e.eval(r, &truth) + 2e-3 * ((i * 7 % 5) as f64 - 2.0))
+            .collect();
         let batch = Batch::new(&e.tape, &rows);
         let linear = e.linear_mask();
         assert_eq!(linear, [false, true, false, true, false, true]);
         let x0 = [0.4, 1.0, 0.25, 1.0, 0.25, 0.0];
-        let vp = fit(&batch, &y, &linear, &x0, 1e-10);
+        let vp = fit(&batch, &y, &linear, &x0, 1e-10, 500);
         assert!(vp.converged, "{}", vp.reason);
         let full = super::super::lm_own::levenberg_marquardt(&batch, &y, &vp.x, 1e-12);
         assert!(vp.objective <= full.objective * (1.0 + 1e-6), "{} vs {}", vp.objective, full.objective);

@@ -24,7 +24,13 @@ impl Criterion for Magnitude {
         StatsNeed::None
     }
 
-    fn prune(&self, name: &str, weight: &Tensor, sparsity: Sparsity, _stats: Option<&InputStats>) -> Result<Pruned> {
+    fn prune(
+        &self,
+        name: &str,
+        weight: &Tensor,
+        sparsity: Sparsity,
+        _stats: Option<&InputStats>,
+    ) -> Result<Pruned> {
         let w = checked_weight(name, weight, sparsity, |rows, cols| rows * cols)?;
         let scores: Vec<f64> = w.data.iter().map(|v| f64::from(v.abs())).collect();
         prune_by_scores(&w, &scores, sparsity, Scope::PerMatrix, weight.device())

@@ -46,7 +46,10 @@ impl Sparsity {
     /// the pattern's `(m-n)/m`).
     pub fn parse(kind: &str, rate: Option<f64>) -> Result<Self> {
         if kind == "unstructured" {
-            let rate = rate.ok_or(PruneError::InvalidArgument { what: "sparsity", reason: "unstructured sparsity needs a rate".into() })?;
+            let rate = rate.ok_or(PruneError::InvalidArgument {
+                what: "sparsity",
+                reason: "unstructured sparsity needs a rate".into(),
+            })?;
             return Ok(Self::Unstructured(check_rate(rate)?));
         }
         if !kind.contains(':') {
@@ -87,7 +90,13 @@ pub trait Criterion: Send + Sync {
     /// Calibration statistics [`Criterion::prune`] needs.
     fn needs(&self) -> StatsNeed;
     /// Prunes weight `name` (`(out, in)`); `stats` must be `Some` unless `needs()` is [`StatsNeed::None`].
-    fn prune(&self, name: &str, weight: &Tensor, sparsity: Sparsity, stats: Option<&InputStats>) -> Result<Pruned>;
+    fn prune(
+        &self,
+        name: &str,
+        weight: &Tensor,
+        sparsity: Sparsity,
+        stats: Option<&InputStats>,
+    ) -> Result<Pruned>;
 }
 
 /// The criterion called `name` (`magnitude`, `wanda` or `sparsegpt`), with default settings.
@@ -102,7 +111,12 @@ pub fn by_name(name: &str) -> Result<Box<dyn Criterion>> {
 
 /// Validates everything about a request that does not need the data, then copies the weight out.
 /// `group` is the unstructured comparison group size for a `rows × cols` matrix.
-pub(crate) fn checked_weight(name: &str, weight: &Tensor, sparsity: Sparsity, group: impl Fn(usize, usize) -> usize) -> Result<Matrix> {
+pub(crate) fn checked_weight(
+    name: &str,
+    weight: &Tensor,
+    sparsity: Sparsity,
+    group: impl Fn(usize, usize) -> usize,
+) -> Result<Matrix> {
     let (rows, cols) = crate::matrix::matrix_dims(name, weight)?;
     match sparsity {
         Sparsity::Unstructured(rate) => {
@@ -118,7 +132,13 @@ pub(crate) fn checked_weight(name: &str, weight: &Tensor, sparsity: Sparsity, gr
 }
 
 /// The statistics a criterion needs, checked to be present, non-empty and the right width.
-pub(crate) fn checked_stats<'a>(criterion: &'static str, needs: &'static str, name: &str, cols: usize, stats: Option<&'a InputStats>) -> Result<&'a InputStats> {
+pub(crate) fn checked_stats<'a>(
+    criterion: &'static str,
+    needs: &'static str,
+    name: &str,
+    cols: usize,
+    stats: Option<&'a InputStats>,
+) -> Result<&'a InputStats> {
     let stats = stats.ok_or_else(|| PruneError::MissingStats { criterion, name: name.into(), needs })?;
     if stats.features() != cols {
         return Err(PruneError::ShapeMismatch {
@@ -132,7 +152,13 @@ pub(crate) fn checked_stats<'a>(criterion: &'static str, needs: &'static str, na
 }
 
 /// Mask from scores for a one-shot criterion (no weight update), then `weight · mask`.
-pub(crate) fn prune_by_scores(w: &Matrix, scores: &[f64], sparsity: Sparsity, scope: Scope, device: &candle_core::Device) -> Result<Pruned> {
+pub(crate) fn prune_by_scores(
+    w: &Matrix,
+    scores: &[f64],
+    sparsity: Sparsity,
+    scope: Scope,
+    device: &candle_core::Device,
+) -> Result<Pruned> {
     let mask = match sparsity {
         Sparsity::Unstructured(rate) => unstructured_mask(scores, w.rows, w.cols, rate, scope),
         Sparsity::Nm(p) => nm_mask(scores, w.cols, p),

@@ -71,25 +71,41 @@ impl Criterion for SparseGpt {
         StatsNeed::Hessian
     }
 
-    fn prune(&self, name: &str, weight: &Tensor, sparsity: Sparsity, stats: Option<&InputStats>) -> Result<Pruned> {
+    fn prune(
+        &self,
+        name: &str,
+        weight: &Tensor,
+        sparsity: Sparsity,
+        stats: Option<&InputStats>,
+    ) -> Result<Pruned> {
         let cfg = self.0;
         if cfg.block_size == 0 || !(cfg.damp.is_finite() && cfg.damp >= 0.0) {
             return Err(PruneError::InvalidArgument {
                 what: "SparseGPT settings",
-                reason: format!("block size {} must be positive and dampening {} finite and non-negative", cfg.block_size, cfg.damp),
+                reason: format!(
+                    "block size {} must be positive and dampening {} finite and non-negative",
+                    cfg.block_size, cfg.damp
+                ),
             });
         }
         if let Sparsity::Nm(p) = sparsity {
             if cfg.block_size % p.m != 0 {
                 return Err(PruneError::InvalidArgument {
                     what: "SparseGPT settings",
-                    reason: format!("block size {} must be a multiple of M = {} so N:M groups do not straddle blocks", cfg.block_size, p.m),
+                    reason: format!(
+                        "block size {} must be a multiple of M = {} so N:M groups do not straddle blocks",
+                        cfg.block_size, p.m
+                    ),
                 });
             }
         }
         let (_, cols) = crate::matrix::matrix_dims(name, weight)?;
         let stats = checked_stats("sparsegpt", "the Gram matrix XᵀX", name, cols, stats)?;
-        let gram = stats.gram().ok_or_else(|| PruneError::MissingStats { criterion: "sparsegpt", name: name.into(), needs: "the Gram matrix XᵀX" })?;
+        let gram = stats.gram().ok_or_else(|| PruneError::MissingStats {
+            criterion: "sparsegpt",
+            name: name.into(),
+            needs: "the Gram matrix XᵀX",
+        })?;
         // The smallest unstructured comparison group is in the last (possibly partial) block.
         let last = match cols % cfg.block_size {
             0 => cfg.block_size.min(cols),
@@ -108,7 +124,15 @@ impl Criterion for SparseGpt {
 
 /// Runs SparseGPT on a validated row-major `rows × cols` weight (updated in place) with Gram matrix
 /// `gram = XᵀX`; returns the mask.
-pub(crate) fn sparsegpt_in_place(name: &str, w: &mut [f64], rows: usize, cols: usize, gram: &[f64], sparsity: Sparsity, cfg: SparseGptConfig) -> Result<Vec<u8>> {
+pub(crate) fn sparsegpt_in_place(
+    name: &str,
+    w: &mut [f64],
+    rows: usize,
+    cols: usize,
+    gram: &[f64],
+    sparsity: Sparsity,
+    cfg: SparseGptConfig,
+) -> Result<Vec<u8>> {
     // Steps 1–2: Hessian, dead inputs, dampening.
     let mut h: Vec<f64> = gram.iter().map(|v| 2.0 * v).collect();
     for j in 0..cols {
@@ -120,7 +144,11 @@ pub(crate) fn sparsegpt_in_place(name: &str, w: &mut [f64], rows: usize, cols: u
     let damp = cfg.damp * (0..cols).map(|j| h[j * cols + j]).sum::<f64>() / cols as f64;
     (0..cols).for_each(|j| h[j * cols + j] += damp);
     // Step 3.
-    let u = upper_cholesky_of_inverse(&h, cols).map_err(|e| PruneError::NotPositiveDefinite { name: name.into(), column: e.column, pivot: e.pivot })?;
+    let u = upper_cholesky_of_inverse(&h, cols).map_err(|e| PruneError::NotPositiveDefinite {
+        name: name.into(),
+        column: e.column,
+        pivot: e.pivot,
+    })?;
     let diag = |j: usize| u[j * cols + j];
 
     // Step 4–5, block by block.
@@ -130,7 +158,10 @@ pub(crate) fn sparsegpt_in_place(name: &str, w: &mut [f64], rows: usize, cols: u
         let bc = i2 - i1;
         if let Sparsity::Unstructured(rate) = sparsity {
             // OBS error of removing each weight of the block, row-major over (row, block column).
-            let scores: Vec<f64> = (0..rows).flat_map(|r| (i1..i2).map(move |c| (r, c))).map(|(r, c)| (w[r * cols + c] / diag(c)).powi(2)).collect();
+            let scores: Vec<f64> = (0..rows)
+                .flat_map(|r| (i1..i2).map(move |c| (r, c)))
+                .map(|(r, c)| (w[r * cols + c] / diag(c)).powi(2))
+                .collect();
             match cfg.scope {
                 SparseGptScope::Block => {
                     for f in lowest_k(&scores, prune_count(rows * bc, rate)) {
@@ -148,7 +179,7 @@ pub(crate) fn sparsegpt_in_place(name: &str, w: &mut [f64], rows: usize, cols: u
         }
         w.par_chunks_mut(cols).zip(mask.par_chunks_mut(cols)).for_each(|(wr, mr)| {
             let mut err = vec![0.0; bc];
-            for i in 0..bc {
+            for (i, err_i) in err.iter_mut().enumerate() {
                 let col = i1 + i;
                 if let Sparsity::Nm(p) = sparsity {
                     if i % p.m == 0 {
@@ -158,7 +189,7 @@ pub(crate) fn sparsegpt_in_place(name: &str, w: &mut [f64], rows: usize, cols: u
                 }
                 let q = if mr[col] == 1 { wr[col] } else { 0.0 };
                 let e = (wr[col] - q) / diag(col);
-                err[i] = e;
+                *err_i = e;
                 if e != 0.0 {
                     let urow = &u[col * cols + col + 1..col * cols + i2];
                     wr[col + 1..i2].iter_mut().zip(urow).for_each(|(x, uij)| *x -= e * uij);
@@ -194,7 +225,11 @@ mod tests {
 
     fn layer(rows: usize, cols: usize, tokens: usize) -> (Tensor, InputStats) {
         let w = Tensor::from_vec(values(rows * cols, 1), (rows, cols), &Device::Cpu).unwrap();
-        let x = Tensor::from_vec(values(tokens * cols, 2), (tokens, cols), &Device::Cpu).unwrap();
+        // Correlated inputs (rank 8 plus a little noise), where error compensation has something to exploit.
+        let z = Tensor::from_vec(values(tokens * 8, 2), (tokens, 8), &Device::Cpu).unwrap();
+        let a = Tensor::from_vec(values(8 * cols, 3), (8, cols), &Device::Cpu).unwrap();
+        let noise = Tensor::from_vec(values(tokens * cols, 4), (tokens, cols), &Device::Cpu).unwrap();
+        let x = (z.matmul(&a).unwrap() + (noise * 0.1).unwrap()).unwrap();
         let mut stats = InputStats::new(cols, StatsNeed::Hessian);
         stats.add(&x).unwrap();
         (w, stats)
@@ -204,7 +239,14 @@ mod tests {
     fn output_error(w: &Tensor, w_hat: &Tensor, gram: &[f64]) -> f64 {
         let d: Vec<Vec<f32>> = (w - w_hat).unwrap().to_vec2().unwrap();
         let n = d[0].len();
-        d.iter().map(|r| (0..n).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| r[i] as f64 * gram[i * n + j] * r[j] as f64).sum::<f64>()).sum()
+        d.iter()
+            .map(|r| {
+                (0..n)
+                    .flat_map(|i| (0..n).map(move |j| (i, j)))
+                    .map(|(i, j)| r[i] as f64 * gram[i * n + j] * r[j] as f64)
+                    .sum::<f64>()
+            })
+            .sum()
     }
 
     #[test]
@@ -214,10 +256,16 @@ mod tests {
         for sparsity in [Sparsity::Unstructured(0.5), Sparsity::Nm(NmPattern::TWO_FOUR)] {
             let out = SparseGpt(cfg).prune("w", &w, sparsity, Some(&stats)).unwrap();
             let masked = crate::mask::apply_mask(&w, &out.mask).unwrap();
-            let (ours, plain) = (output_error(&w, &out.weight, stats.gram().unwrap()), output_error(&w, &masked, stats.gram().unwrap()));
+            let (ours, plain) = (
+                output_error(&w, &out.weight, stats.gram().unwrap()),
+                output_error(&w, &masked, stats.gram().unwrap()),
+            );
             assert!(ours < 0.8 * plain, "{sparsity:?}: {ours} vs {plain}");
             // Pruned weights are exactly zero; the mask has the requested sparsity.
-            let (wv, mv): (Vec<f32>, Vec<u8>) = (out.weight.flatten_all().unwrap().to_vec1().unwrap(), out.mask.flatten_all().unwrap().to_vec1().unwrap());
+            let (wv, mv): (Vec<f32>, Vec<u8>) = (
+                out.weight.flatten_all().unwrap().to_vec1().unwrap(),
+                out.mask.flatten_all().unwrap().to_vec1().unwrap(),
+            );
             assert!(wv.iter().zip(&mv).all(|(w, m)| *m == 1 || *w == 0.0));
             assert_eq!(mv.iter().filter(|&&m| m == 0).count(), 8 * 32);
         }
@@ -237,10 +285,15 @@ mod tests {
     #[test]
     fn dead_inputs_are_zeroed_and_settings_checked() {
         let (w, _) = layer(4, 8, 1);
-        let x = Tensor::new(&[[1f32, 0., 2., 3., 1., 1., 0.5, 2.], [2., 0., 1., 1., 3., 1., 1., 0.]], &Device::Cpu).unwrap();
+        let x = Tensor::new(
+            &[[1f32, 0., 2., 3., 1., 1., 0.5, 2.], [2., 0., 1., 1., 3., 1., 1., 0.]],
+            &Device::Cpu,
+        )
+        .unwrap();
         let mut stats = InputStats::new(8, StatsNeed::Hessian);
         stats.add(&x).unwrap();
-        let out = SparseGpt::default().prune("w", &w, Sparsity::Nm(NmPattern::TWO_FOUR), Some(&stats)).unwrap();
+        let out =
+            SparseGpt::default().prune("w", &w, Sparsity::Nm(NmPattern::TWO_FOUR), Some(&stats)).unwrap();
         assert!(out.weight.to_vec2::<f32>().unwrap().iter().all(|r| r[1] == 0.0));
         let bad = SparseGpt(SparseGptConfig { block_size: 6, ..Default::default() });
         assert!(bad.prune("w", &w, Sparsity::Nm(NmPattern::TWO_FOUR), Some(&stats)).is_err());

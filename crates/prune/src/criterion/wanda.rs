@@ -19,7 +19,10 @@ pub struct Wanda;
 
 /// Wanda scores `|W_ij| · norms[j]` for a row-major `rows × norms.len()` weight.
 pub fn wanda_scores(weight: &[f32], norms: &[f64]) -> Vec<f64> {
-    weight.chunks(norms.len()).flat_map(|row| row.iter().zip(norms).map(|(w, n)| f64::from(w.abs()) * n)).collect()
+    weight
+        .chunks(norms.len())
+        .flat_map(|row| row.iter().zip(norms).map(|(w, n)| f64::from(w.abs()) * n))
+        .collect()
 }
 
 impl Criterion for Wanda {
@@ -31,7 +34,13 @@ impl Criterion for Wanda {
         StatsNeed::InputNorms
     }
 
-    fn prune(&self, name: &str, weight: &Tensor, sparsity: Sparsity, stats: Option<&InputStats>) -> Result<Pruned> {
+    fn prune(
+        &self,
+        name: &str,
+        weight: &Tensor,
+        sparsity: Sparsity,
+        stats: Option<&InputStats>,
+    ) -> Result<Pruned> {
         let (_, cols) = crate::matrix::matrix_dims(name, weight)?;
         let stats = checked_stats("wanda", "input norms", name, cols, stats)?;
         let w = checked_weight(name, weight, sparsity, |_, cols| cols)?;

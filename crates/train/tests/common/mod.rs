@@ -48,7 +48,8 @@ impl LanguageModel for Bigram {
     }
 
     fn loss(&self, ids: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
-        let (emb, bias, out) = (self.vars[0].1.as_tensor(), self.vars[1].1.as_tensor(), self.vars[2].1.as_tensor());
+        let (emb, bias, out) =
+            (self.vars[0].1.as_tensor(), self.vars[1].1.as_tensor(), self.vars[2].1.as_tensor());
         let x = emb.embedding(&ids.flatten_all()?)?; // (B·T, C)
         let logits = x.matmul(&out.t()?)?.broadcast_add(bias)?; // (B·T, V)
         candle_nn::loss::cross_entropy(&logits, &targets.flatten_all()?)
@@ -88,7 +89,16 @@ pub fn markov_tokens(n: usize, seed: u64) -> Vec<u32> {
     for _ in 0..n {
         out.push(x);
         let u = rng.uniform();
-        x = succ(x, if u < 0.6 { 0 } else if u < 0.9 { 1 } else { 2 });
+        x = succ(
+            x,
+            if u < 0.6 {
+                0
+            } else if u < 0.9 {
+                1
+            } else {
+                2
+            },
+        );
     }
     out
 }

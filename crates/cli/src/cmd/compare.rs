@@ -1,0 +1,91 @@
+//! `p2law compare`: fit several laws to the same curves and put their scores side by side (model selection).
+
+use clap::Parser;
+use p2law_law::{FitMetrics, Law};
+use serde::Serialize;
+
+use super::fit::{metrics_row, score, METRICS_HEADER};
+use super::lawargs::{parse_holdout, DataArgs, FitArgs};
+use super::table::render;
+
+#[derive(Parser, Debug)]
+#[command(about = "Fit several laws to the same curves and compare their scores")]
+pub struct Args {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Comma-separated built-in laws.
+    #[arg(long, value_delimiter = ',', default_value = "p2,p2-no-size,p2-additive,p2-pruned-size,chinchilla")]
+    pub laws: Vec<String>,
+    /// Hold points out of every fit and score them: data:0.2, largest-n0, highest-rho or where:EXPR.
+    #[arg(long, value_name = "SPEC")]
+    pub holdout: Option<String>,
+    #[command(flatten)]
+    pub fit: FitArgs,
+    /// Print the table as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct Row {
+    law: String,
+    expr: String,
+    n_params: usize,
+    params: std::collections::BTreeMap<String, f64>,
+    metrics: FitMetrics,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let curves = args.data.load()?;
+    // Resolve every law before any fitting, so a typo fails at once.
+    let laws: Vec<Law> = args.laws.iter().map(|name| Law::builtin(name.trim())).collect::<Result<_, _>>()?;
+    let opts = args.fit.options()?;
+    let split = args.holdout.as_deref().map(parse_holdout).transpose()?.map(|h| h.split(&curves)).transpose()?;
+    let (fit_points, held_points) = match &split {
+        Some(s) => (s.fit.as_slice(), Some(s.held.as_slice())),
+        None => (curves.points.as_slice(), None),
+    };
+
+    let mut rows = Vec::with_capacity(laws.len());
+    for law in &laws {
+        let fit = p2law_law::fit(law, fit_points, &opts)?;
+        let metrics = FitMetrics {
+            fit: score(law, &fit.params, fit_points)?,
+            holdout: held_points.map(|h| score(law, &fit.params, h)).transpose()?,
+        };
+        rows.push(Row {
+            law: law.name.clone(),
+            expr: law.source.clone(),
+            n_params: law.params.len(),
+            params: fit.names.iter().cloned().zip(fit.params.iter().copied()).collect(),
+            metrics,
+        });
+    }
+
+    if args.json {
+        let out = serde_json::json!({
+            "holdout": args.holdout,
+            "n_points": curves.points.len(),
+            "n_runs": curves.runs.len(),
+            "laws": rows,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let mut header = vec!["law", "k"];
+    header.extend_from_slice(&METRICS_HEADER);
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .flat_map(|r| {
+            let sets = [("fit", Some(&r.metrics.fit)), ("holdout", r.metrics.holdout.as_ref())];
+            sets.into_iter().filter_map(|(set, m)| m.map(|m| (set, m))).map(|(set, m)| {
+                let mut row = vec![r.law.clone(), r.n_params.to_string()];
+                row.extend(metrics_row(set, m));
+                row
+            }).collect::<Vec<_>>()
+        })
+        .collect();
+    println!("{} points, {} runs{}", curves.points.len(), curves.runs.len(), args.holdout.map(|h| format!(", holdout {h}")).unwrap_or_default());
+    println!("{}", render(&header, &table));
+    Ok(())
+}

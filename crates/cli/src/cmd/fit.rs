@@ -1,0 +1,215 @@
+//! `p2law fit`: fit one law to curve files, score it on the fit set and an optional held-out set, and save
+//! the result (`FIT.json`), intervals from a run-level bootstrap and a plot of the fitted curves.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use p2law_law::bootstrap::{bootstrap, interval, BootstrapOptions};
+use p2law_law::fit_file::BootstrapDraws;
+use p2law_law::{Fit, FitFile, FitMetrics, FitOptions, Law, Metrics, Point};
+
+use super::lawargs::{parse_holdout, DataArgs, FitArgs, LawArgs};
+use super::table::{num, render};
+
+#[derive(Parser, Debug)]
+#[command(about = "Fit a law to loss curves and score it")]
+pub struct Args {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub law: LawArgs,
+    /// Hold points out of the fit and score them: data:0.2, largest-n0, highest-rho or where:EXPR.
+    #[arg(long, value_name = "SPEC")]
+    pub holdout: Option<String>,
+    /// Run-level bootstrap resamples for parameter intervals (0 = none).
+    #[arg(long, default_value_t = 0, value_name = "B")]
+    pub bootstrap: usize,
+    #[command(flatten)]
+    pub fit: FitArgs,
+    /// Write the fit (parameters, metrics, bootstrap draws) to this JSON file.
+    #[arg(long, value_name = "FIT.json")]
+    pub out: Option<PathBuf>,
+    /// Draw the curves with the fitted law over them (.png or .svg).
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Also report both objectives' solutions.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let curves = args.data.load()?;
+    let law = args.law.resolve()?;
+    let opts = args.fit.options()?;
+    let holdout = args.holdout.as_deref().map(parse_holdout).transpose()?;
+    let split = holdout.as_ref().map(|h| h.split(&curves)).transpose()?;
+    let (fit_points, held_points) = match &split {
+        Some(s) => (s.fit.as_slice(), Some(s.held.as_slice())),
+        None => (curves.points.as_slice(), None),
+    };
+
+    let fit = p2law_law::fit(&law, fit_points, &opts)?;
+    let metrics = FitMetrics {
+        fit: score(&law, &fit.params, fit_points).context("scoring the fit set")?,
+        holdout: held_points.map(|h| score(&law, &fit.params, h)).transpose().context("scoring the held-out set")?,
+    };
+    let bootstrap = (args.bootstrap > 0).then(|| bootstrap_draws(&law, fit_points, &opts, args.bootstrap)).transpose()?;
+
+    let file = fit_file(&law, &fit, metrics, fit_points, args.holdout.clone(), bootstrap);
+    if let Some(path) = &args.out {
+        file.write(path)?;
+    }
+    if let Some(path) = &args.plot {
+        let held = split.as_ref().map(|s| s.is_held.clone()).unwrap_or_default();
+        let title = match &args.holdout {
+            Some(h) => format!("{} law, holdout {h}", law.name),
+            None => format!("{} law", law.name),
+        };
+        let predict = |p: &Point| law.predict(&fit.params, &p.vars);
+        p2law_report::plot_fit(&curves, &held, &predict, path, &title)?;
+    }
+
+    if args.json {
+        let mut value = serde_json::to_value(&file)?;
+        if args.verbose {
+            value["solutions"] = solutions_json(&fit);
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print_human(&file, &fit, args.verbose);
+    }
+    Ok(())
+}
+
+/// Coverage of the bootstrap intervals.
+const LEVEL: f64 = 0.95;
+
+/// Refits on `replicates` run-level resamples (with a quarter of the main fit's starts, at least 16).
+fn bootstrap_draws(law: &Law, points: &[Point], opts: &FitOptions, replicates: usize) -> anyhow::Result<BootstrapDraws> {
+    let fit = FitOptions { starts: (opts.starts / 4).max(16), polish: 2, ..opts.clone() };
+    let b = bootstrap(law, points, &BootstrapOptions { replicates, seed: opts.seed, fit })?;
+    if b.failed > 0 {
+        tracing::warn!("bootstrap: {} of {replicates} replicate fits failed and are left out", b.failed);
+    }
+    Ok(BootstrapDraws { resamples: replicates, seed: opts.seed, level: LEVEL, draws: b.samples })
+}
+
+/// Metrics of `params` on `points`.
+pub fn score(law: &Law, params: &[f64], points: &[Point]) -> anyhow::Result<Metrics> {
+    Ok(Metrics::of(points, |p| law.predict(params, &p.vars))?)
+}
+
+fn fit_file(
+    law: &Law,
+    fit: &Fit,
+    metrics: FitMetrics,
+    fit_points: &[Point],
+    holdout: Option<String>,
+    bootstrap: Option<BootstrapDraws>,
+) -> FitFile {
+    let by_name = |values: &dyn Fn(usize) -> [f64; 2]| -> BTreeMap<String, [f64; 2]> {
+        law.params.iter().enumerate().map(|(i, p)| (p.name.clone(), values(i))).collect()
+    };
+    let intervals = bootstrap.as_ref().map(|b| {
+        by_name(&|i| {
+            let column: Vec<f64> = b.draws.iter().map(|d| d[i]).collect();
+            let (lo, hi) = interval(&column, b.level).expect("the level is in (0, 1)");
+            [lo, hi]
+        })
+    });
+    let mut runs: Vec<usize> = fit_points.iter().map(|p| p.run).collect();
+    runs.sort_unstable();
+    runs.dedup();
+    FitFile {
+        law: law.name.clone(),
+        expr: law.source.clone(),
+        params: fit.names.iter().cloned().zip(fit.params.iter().copied()).collect(),
+        param_order: fit.names.clone(),
+        ranges: by_name(&|i| [law.params[i].lo, law.params[i].hi]),
+        intervals,
+        metrics,
+        n_points: fit_points.len(),
+        n_runs: runs.len(),
+        holdout,
+        method: fit.method.name().to_string(),
+        objective: fit.objective,
+        bootstrap,
+    }
+}
+
+fn solutions_json(fit: &Fit) -> serde_json::Value {
+    let one = |s: &p2law_law::Solution| {
+        serde_json::json!({
+            "method": s.method.name(),
+            "params": fit.names.iter().cloned().zip(s.params.iter().copied()).collect::<BTreeMap<_, _>>(),
+            "objective": s.objective,
+            "half_sse": s.half_sse,
+            "huber": s.huber,
+            "start": s.start,
+            "evaluations": s.evaluations,
+        })
+    };
+    serde_json::json!({
+        "least_squares": fit.least_squares.as_ref().map(one),
+        "huber": fit.huber.as_ref().map(one),
+    })
+}
+
+fn print_human(file: &FitFile, fit: &Fit, verbose: bool) {
+    println!("law {}: {}", file.law, file.expr);
+    println!("fitted on {} points of {} runs; kept the {} solution (objective {:.6e})", file.n_points, file.n_runs, file.method, file.objective);
+    println!();
+    let rows: Vec<Vec<String>> = file
+        .param_order
+        .iter()
+        .map(|name| {
+            let interval = file.intervals.as_ref().and_then(|i| i.get(name));
+            vec![
+                name.clone(),
+                num(Some(file.params[name]), 5),
+                num(interval.map(|i| i[0]), 4),
+                num(interval.map(|i| i[1]), 4),
+            ]
+        })
+        .collect();
+    println!("{}", render(&["param", "value", "lo", "hi"], &rows));
+    println!();
+    println!("{}", metrics_table(&[("fit", Some(&file.metrics.fit)), ("holdout", file.metrics.holdout.as_ref())]));
+    if verbose {
+        for s in [&fit.least_squares, &fit.huber].into_iter().flatten() {
+            println!();
+            println!("{}: ½SSE {:.6e}, Σhuber {:.6e}, start {}, {} evaluations", s.method.name(), s.half_sse, s.huber, s.start, s.evaluations);
+            let values: Vec<String> = fit.names.iter().zip(&s.params).map(|(n, v)| format!("{n}={}", num(Some(*v), 5))).collect();
+            println!("  {}", values.join(" "));
+        }
+    }
+}
+
+/// One row per named metrics set.
+pub fn metrics_table(sets: &[(&str, Option<&Metrics>)]) -> String {
+    let rows: Vec<Vec<String>> = sets
+        .iter()
+        .filter_map(|(name, m)| m.map(|m| (name, m)))
+        .map(|(name, m)| metrics_row(name, m))
+        .collect();
+    render(&METRICS_HEADER, &rows)
+}
+
+pub const METRICS_HEADER: [&str; 7] = ["set", "r2", "huber", "asd", "asd_log", "rmse", "mape"];
+
+pub fn metrics_row(name: &str, m: &Metrics) -> Vec<String> {
+    vec![
+        name.to_string(),
+        num(m.r2, 5),
+        num(Some(m.huber), 3),
+        num(m.asd, 3),
+        num(m.asd_log, 3),
+        num(Some(m.rmse), 4),
+        num(Some(m.mape), 3),
+    ]
+}

@@ -1,0 +1,76 @@
+//! Arguments shared by the law subcommands (`fit`, `compare`): which curve files, which law, how to fit.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use p2law_law::curves::{read_curves, CurveFormat};
+use p2law_law::{Curves, FitOptions, Law};
+
+/// `--data FILE…` and an optional format override.
+#[derive(Args, Debug)]
+pub struct DataArgs {
+    /// Curve files (CSV or JSONL with columns run,n0,rho,l0,d,loss); several are merged.
+    #[arg(long, num_args = 1.., required = true, value_name = "FILE")]
+    pub data: Vec<PathBuf>,
+    /// Read every file as this format instead of guessing from its extension (csv, jsonl).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<CurveFormat>,
+}
+
+impl DataArgs {
+    pub fn load(&self) -> anyhow::Result<Curves> {
+        Ok(read_curves(&self.data, self.format)?)
+    }
+}
+
+/// `--law NAME` or `--law-expr EXPR` with `--param NAME=LO:HI` ranges.
+#[derive(Args, Debug)]
+pub struct LawArgs {
+    /// A built-in law: p2, p2-no-size, p2-additive, p2-pruned-size, chinchilla.
+    #[arg(long, conflicts_with = "law_expr", value_name = "NAME")]
+    pub law: Option<String>,
+    /// Your own law in the expression language, e.g. "l0 + a/d^b + e" (variables n0 n rho l0 d;
+    /// every other name is a parameter).
+    #[arg(long, value_name = "EXPR")]
+    pub law_expr: Option<String>,
+    /// Start range of a parameter of --law-expr, e.g. --param b=0.1:1 (repeatable; default 0:1).
+    #[arg(long = "param", value_name = "NAME=LO:HI", requires = "law_expr")]
+    pub params: Vec<String>,
+}
+
+impl LawArgs {
+    /// The chosen law (`p2` when neither flag is given).
+    pub fn resolve(&self) -> anyhow::Result<Law> {
+        match &self.law_expr {
+            Some(expr) => {
+                let ranges: Vec<&str> = self.params.iter().map(String::as_str).collect();
+                Ok(Law::from_spec(expr, &ranges)?)
+            }
+            None => Ok(Law::builtin(self.law.as_deref().unwrap_or("p2"))?),
+        }
+    }
+}
+
+/// Multi-start settings.
+#[derive(Args, Debug)]
+pub struct FitArgs {
+    /// Number of starting points in the multi-start grid.
+    #[arg(long, default_value_t = FitOptions::default().starts)]
+    pub starts: usize,
+    /// Seed for the start grid and the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl FitArgs {
+    pub fn options(&self) -> anyhow::Result<FitOptions> {
+        anyhow::ensure!(self.starts >= 1, "--starts must be at least 1");
+        Ok(FitOptions { starts: self.starts, seed: self.seed, ..FitOptions::default() })
+    }
+}
+
+/// Parses a `--holdout` spec into the library type.
+pub fn parse_holdout(spec: &str) -> anyhow::Result<p2law_law::holdout::Holdout> {
+    p2law_law::holdout::Holdout::parse(spec).with_context(|| "invalid --holdout")
+}

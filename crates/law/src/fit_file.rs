@@ -1,0 +1,124 @@
+//! `FIT.json`: a fitted law as `p2law fit --out` writes it and `predict` / `plan` read it
+//! (`../shared/spec/cli.md`).
+//!
+//! Besides the spec's keys (`law`, `expr`, `params`, `intervals`, `metrics`, `n_points`, `n_runs`) it keeps
+//! what is needed to use the fit later: the parameter ranges (to rebuild a user's law), the objective and
+//! method that won, and the bootstrap parameter draws (so predictions and plans get intervals).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::laws::{Law, LawError};
+use crate::metrics::Metrics;
+
+/// Metrics of the fit set and, with a holdout, of the held-out set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitMetrics {
+    pub fit: Metrics,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub holdout: Option<Metrics>,
+}
+
+/// Bootstrap draws: one parameter vector (in `FitFile::params` order) per resample that converged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BootstrapDraws {
+    pub resamples: usize,
+    pub seed: u64,
+    /// Coverage of the percentile intervals, e.g. 0.95.
+    pub level: f64,
+    pub draws: Vec<Vec<f64>>,
+}
+
+/// The contents of a `FIT.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitFile {
+    pub law: String,
+    pub expr: String,
+    /// Fitted values by name (kept in the law's parameter order when read back through [`FitFile::values`]).
+    pub params: BTreeMap<String, f64>,
+    /// Parameter names in the law's order.
+    pub param_order: Vec<String>,
+    /// Start ranges `[lo, hi]` the fit used, by name.
+    pub ranges: BTreeMap<String, [f64; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub intervals: Option<BTreeMap<String, [f64; 2]>>,
+    pub metrics: FitMetrics,
+    pub n_points: usize,
+    pub n_runs: usize,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub holdout: Option<String>,
+    /// The objective whose solution was kept, and its value.
+    pub method: String,
+    pub objective: f64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bootstrap: Option<BootstrapDraws>,
+}
+
+/// Why a `FIT.json` could not be read or used.
+#[derive(Debug, thiserror::Error)]
+pub enum FitFileError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: not a p2law fit file: {source}")]
+    Parse { path: String, source: serde_json::Error },
+    #[error("{path}: {problem}")]
+    Invalid { path: String, problem: String },
+    #[error("{path}: {source}")]
+    Law { path: String, source: LawError },
+    #[error("{path}: cannot write: {source}")]
+    Write { path: String, source: std::io::Error },
+}
+
+impl FitFile {
+    /// Reads and checks a fit file: every parameter of the law has a finite value.
+    pub fn read(path: &Path) -> Result<FitFile, FitFileError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| FitFileError::Read { path: shown.clone(), source })?;
+        let file: FitFile = serde_json::from_str(&text)
+            .map_err(|source| FitFileError::Parse { path: shown.clone(), source })?;
+        file.law().map_err(|source| FitFileError::Law { path: shown.clone(), source })?;
+        let invalid = |problem: String| FitFileError::Invalid { path: shown.clone(), problem };
+        for name in &file.param_order {
+            match file.params.get(name) {
+                Some(v) if v.is_finite() => {}
+                Some(v) => return Err(invalid(format!("params.{name} is {v}, not a finite number"))),
+                None => return Err(invalid(format!("params has no value for '{name}'"))),
+            }
+        }
+        if let Some(b) = &file.bootstrap {
+            if let Some(bad) = b.draws.iter().position(|d| d.len() != file.param_order.len()) {
+                return Err(invalid(format!(
+                    "bootstrap.draws[{bad}] has {} values for {} parameters",
+                    b.draws[bad].len(),
+                    file.param_order.len()
+                )));
+            }
+        }
+        Ok(file)
+    }
+
+    /// Writes the file atomically, pretty-printed.
+    pub fn write(&self, path: &Path) -> Result<(), FitFileError> {
+        let text = serde_json::to_string_pretty(self).expect("a fit file serialises");
+        crate::atomic::write_atomic(path, text.as_bytes())
+            .map_err(|source| FitFileError::Write { path: path.display().to_string(), source })
+    }
+
+    /// The law, rebuilt from `expr` and `ranges` (a built-in name keeps its name).
+    pub fn law(&self) -> Result<Law, LawError> {
+        let ranges: Vec<String> =
+            self.ranges.iter().map(|(name, [lo, hi])| format!("{name}={lo}:{hi}")).collect();
+        let ranges: Vec<&str> = ranges.iter().map(String::as_str).collect();
+        let mut law = Law::from_spec(&self.expr, &ranges)?;
+        law.name = self.law.clone();
+        Ok(law)
+    }
+
+    /// Fitted values in the law's parameter order.
+    pub fn values(&self) -> Vec<f64> {
+        self.param_order.iter().map(|n| self.params[n]).collect()
+    }
+}

@@ -1,0 +1,135 @@
+//! Opening what a [`RunConfig`] names: the `p2law-model` decoder (from scratch or a Hugging Face directory,
+//! with its `pruning.json` and `masks.safetensors`) and the `p2law-data` token shards, adapted to the
+//! trainer's [`LanguageModel`] and [`TokenSource`] seams.
+//!
+//! Everything is checked here, before the first step: the model builds, the masks match it, both splits
+//! exist, and every token id of the shards fits the model's vocabulary.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor, Var};
+use p2law_data::{pipeline::shard_path, ShardReader, Split};
+use p2law_model::{Config, Model, ParamCounts, SaveOptions};
+
+use crate::config::{ModelSource, RunConfig};
+use crate::device::open_device;
+use crate::error::{BoxError, Result, TrainError};
+use crate::masks::Masks;
+use crate::meta::load_pruning_meta;
+use crate::sampler::TokenSource;
+use crate::trainer::{LanguageModel, RunMeta};
+
+/// A `p2law-model` decoder as the trainer sees it; weights are f32 (training precision on CPU).
+pub struct HfModel {
+    pub model: Model,
+    /// The directory it was loaded from (tokenizer, pruning.json and masks are copied to the final model).
+    pub source: Option<PathBuf>,
+    /// Where to take tokenizer files from when the model has none (the data folder, for scratch runs).
+    pub tokenizer_dir: Option<PathBuf>,
+}
+
+impl LanguageModel for HfModel {
+    fn params(&self) -> Vec<(String, Var)> {
+        let vars = self.model.varmap().data().lock().expect("varmap lock poisoned");
+        vars.iter().map(|(name, var)| (name.clone(), var.clone())).collect()
+    }
+
+    fn loss(&self, ids: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
+        self.model.loss(ids, targets)
+    }
+
+    fn save(&self, dir: &Path) -> std::result::Result<(), BoxError> {
+        p2law_model::save_hf_dir(
+            &self.model,
+            dir,
+            &SaveOptions { dtype: DType::F32, max_shard_bytes: None },
+        )?;
+        for src in self.source.iter().chain(self.tokenizer_dir.iter()) {
+            if !p2law_model::copy_tokenizer_files(src, dir)?.is_empty() {
+                break;
+            }
+        }
+        // A post-trained pruned model is still that pruned model: keep its record and its masks.
+        if let Some(src) = &self.source {
+            for name in ["pruning.json", "masks.safetensors"] {
+                if src.join(name).is_file() {
+                    std::fs::copy(src.join(name), dir.join(name))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One split's shard as a [`TokenSource`].
+pub struct ShardSource(pub ShardReader);
+
+impl TokenSource for ShardSource {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    fn read(&self, start: u64, out: &mut [u32]) -> std::result::Result<(), BoxError> {
+        Ok(self.0.read_into(start as usize, out)?)
+    }
+}
+
+/// Everything a run needs, opened and checked.
+pub struct Setup {
+    pub device: Device,
+    pub model: HfModel,
+    pub meta: RunMeta,
+    pub masks: Option<Masks>,
+    pub train: ShardSource,
+    pub heldout: ShardSource,
+}
+
+/// Opens the device, the model (with its run constants and masks) and the two splits of `cfg`.
+pub fn open(cfg: &RunConfig) -> Result<Setup> {
+    let device = open_device(&cfg.device)?;
+    let model_err = |e: p2law_model::ModelError| TrainError::Model(Box::new(e));
+    let (model, source) = match &cfg.model {
+        ModelSource::HfDir(dir) => {
+            let (_, model) = p2law_model::load_hf_dir(dir, DType::F32, &device).map_err(model_err)?;
+            (model, Some(dir.clone()))
+        }
+        ModelSource::Scratch(json) => {
+            let config = Config::from_hf_json(json).map_err(model_err)?;
+            (Model::new_random(&config, cfg.seed, DType::F32, &device).map_err(model_err)?, None)
+        }
+    };
+    let counts = ParamCounts::from_config(model.config());
+    let vocab = model.config().vocab_size;
+    let model = HfModel { model, source: source.clone(), tokenizer_dir: Some(cfg.data_dir.clone()) };
+
+    // Run constants: from pruning.json, else the model is its own unpruned N0 and l0 is measured.
+    let meta = match source.as_deref().map(load_pruning_meta).transpose()?.flatten() {
+        Some(meta) => meta,
+        None => RunMeta { n0: counts.non_embedding as f64, rho: 0.0, l0: None, method: None, n: None },
+    };
+    let masks = match source.as_ref().map(|d| d.join("masks.safetensors")).filter(|p| p.is_file()) {
+        Some(path) => Some(Masks::load(&path, &model.params())?),
+        None => None,
+    };
+
+    let open_split = |name: &str| -> Result<ShardSource> {
+        let data_err = |e: p2law_data::DataError| TrainError::Data(Box::new(e));
+        let split = Split::parse(name).map_err(data_err)?;
+        let reader =
+            ShardReader::open(shard_path(&cfg.data_dir, split).map_err(data_err)?).map_err(data_err)?;
+        let shard_vocab = reader.header().meta.vocab_size as usize;
+        if shard_vocab > vocab {
+            return Err(TrainError::Data(
+                format!(
+                    "{}: tokenized with a vocabulary of {shard_vocab}, but the model has {vocab} embeddings",
+                    reader.path().display()
+                )
+                .into(),
+            ));
+        }
+        Ok(ShardSource(reader))
+    };
+    let train = open_split(&cfg.train_split)?;
+    let heldout = open_split(&cfg.heldout_split)?;
+    Ok(Setup { device, model, meta, masks, train, heldout })
+}
