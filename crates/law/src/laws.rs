@@ -65,7 +65,7 @@ const BUILTINS: [Builtin; 5] = [
         "p2",
         "l0 + (1/rho)^gamma * (1/n0)^delta * (nc/n0^alpha + dc/d^beta + e)",
         &[
-            ("gamma", 0.0, 1.5),
+            ("gamma", -1.5, 1.5),
             ("delta", 0.0, 0.5),
             ("nc", 0.0, 1e4),
             ("alpha", 0.0, 1.0),
@@ -78,7 +78,7 @@ const BUILTINS: [Builtin; 5] = [
         "p2-no-size",
         "l0 + (1/rho)^gamma * (nc/n0^alpha + dc/d^beta + e)",
         &[
-            ("gamma", 0.0, 1.5),
+            ("gamma", -1.5, 1.5),
             ("nc", 0.0, 1e3),
             ("alpha", 0.0, 1.0),
             ("dc", 0.0, 1e3),

@@ -6,7 +6,7 @@
 //! - `d_within`: the smallest `d` at which the predicted loss is within `within` of its plateau:
 //!   `L(d) − L(∞) < within`;
 //! - `plateau_loss`: `L(∞)`, the law evaluated at `d` = 1e40 tokens, checked to have settled (it must agree
-//!   with `d` = 1e35 to 1e-9 relative), else there is no finite plateau and the plan is an error.
+//!   with `d` = 1e35 to within `within`/1000), else there is no usable plateau and the plan is an error.
 //!
 //! Both searches assume the loss falls monotonically with `d` (true of every built-in law with positive
 //! exponents): they scan `d` = 1, 2, 4, … tokens up to 1e40 for the first `d` meeting the condition, then
@@ -139,7 +139,9 @@ pub fn plan(law: &Law, params: &[f64], q: &PlanQuery) -> Result<Plan, PlanError>
         }
     };
     let (at_35, at_40) = (loss(1e35)?, loss(D_MAX)?);
-    if (at_35 - at_40).abs() > 1e-9 * at_40.abs().max(1.0) {
+    // The plateau must be known far more finely than the `within` the caller asks about: a law whose loss
+    // still moves by more than a thousandth of that between 1e35 and 1e40 tokens has no usable plateau.
+    if (at_35 - at_40).abs() > (1e-3 * q.within).max(1e-12 * at_40.abs()) {
         return Err(PlanError::NoPlateau { at_35, at_40 });
     }
     let plateau_loss = at_40;
