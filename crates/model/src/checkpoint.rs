@@ -87,7 +87,10 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     if !index.is_file() {
         return Err(ModelError::io(
             dir,
-            std::io::Error::new(std::io::ErrorKind::NotFound, format!("no {SINGLE} or {INDEX} in this directory")),
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no {SINGLE} or {INDEX} in this directory"),
+            ),
         ));
     }
     let mut files: Vec<PathBuf> = read_index(&index)?.into_values().map(|f| dir.join(f)).collect();
@@ -135,8 +138,8 @@ pub fn tensor_shapes(dir: &Path) -> Result<Vec<(String, Vec<usize>)>> {
 
 fn read_index(path: &Path) -> Result<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
-    let value: Value =
-        serde_json::from_str(&text).map_err(|source| ModelError::Json { path: path.to_path_buf(), source })?;
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|source| ModelError::Json { path: path.to_path_buf(), source })?;
     let map = value.get("weight_map").and_then(Value::as_object).ok_or_else(|| ModelError::Index {
         path: path.to_path_buf(),
         problem: "no \"weight_map\" object".into(),

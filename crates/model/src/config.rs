@@ -156,7 +156,10 @@ impl Config {
         let obj = value.as_object().ok_or_else(|| ModelError::config("(root)", "not a JSON object"))?;
         for key in obj.keys() {
             if !USED.contains(&key.as_str()) && !HARMLESS.contains(&key.as_str()) {
-                return Err(ModelError::config(key, "unknown key; it may change the model, so it is rejected"));
+                return Err(ModelError::config(
+                    key,
+                    "unknown key; it may change the model, so it is rejected",
+                ));
             }
         }
         let architecture = match obj.get("architectures").and_then(|a| a.as_array()).map(|a| a.as_slice()) {
@@ -165,14 +168,19 @@ impl Config {
                 "Qwen2ForCausalLM" => Architecture::Qwen2,
                 other => return Err(ModelError::UnsupportedArchitecture { found: other.to_string() }),
             },
-            _ => return Err(ModelError::config("architectures", "expected a list with one architecture name")),
+            _ => {
+                return Err(ModelError::config("architectures", "expected a list with one architecture name"))
+            }
         };
         let hidden_size = usize_key(obj, "hidden_size")?;
         let num_heads = usize_key(obj, "num_attention_heads")?;
         let head_dim = match obj.get("head_dim") {
             Some(Value::Null) | None => {
                 if hidden_size % num_heads != 0 {
-                    return Err(ModelError::config("head_dim", "absent and hidden_size % num_attention_heads != 0"));
+                    return Err(ModelError::config(
+                        "head_dim",
+                        "absent and hidden_size % num_attention_heads != 0",
+                    ));
                 }
                 hidden_size / num_heads
             }
@@ -200,7 +208,10 @@ impl Config {
         }
         if let Some(types) = obj.get("layer_types").and_then(Value::as_array) {
             if types.iter().any(|t| t != "full_attention") {
-                return Err(ModelError::config("layer_types", "only \"full_attention\" layers are supported"));
+                return Err(ModelError::config(
+                    "layer_types",
+                    "only \"full_attention\" layers are supported",
+                ));
             }
         }
         let attention_bias = bool_key(obj, "attention_bias", false)?;
@@ -323,7 +334,9 @@ fn rope(obj: &Map<String, Value>) -> Result<(f64, Option<RopeScaling>)> {
     let Some(params) = params else { return Ok((theta, None)) };
     let p = params.as_object().ok_or_else(|| ModelError::config(key, "expected an object"))?;
     if let Some(t) = p.get("rope_theta") {
-        theta = t.as_f64().ok_or_else(|| ModelError::config(&format!("{key}.rope_theta"), "expected a number"))?;
+        theta = t
+            .as_f64()
+            .ok_or_else(|| ModelError::config(&format!("{key}.rope_theta"), "expected a number"))?;
     }
     let kind = p.get("rope_type").or_else(|| p.get("type")).and_then(Value::as_str).unwrap_or("default");
     match kind {
@@ -372,7 +385,9 @@ fn f64_key(obj: &Map<String, Value>, key: &str) -> Result<f64> {
 fn bool_key(obj: &Map<String, Value>, key: &str, default: bool) -> Result<bool> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(default),
-        Some(v) => v.as_bool().ok_or_else(|| ModelError::config(key, format!("expected true/false, found {v}"))),
+        Some(v) => {
+            v.as_bool().ok_or_else(|| ModelError::config(key, format!("expected true/false, found {v}")))
+        }
     }
 }
 

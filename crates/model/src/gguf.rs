@@ -111,7 +111,8 @@ fn hf_name(gguf: &str) -> Option<String> {
 }
 
 fn config_from_metadata(ct: &Content) -> Result<Config> {
-    let arch_name = get(ct, "general.architecture")?.to_string().map_err(|_| bad("general.architecture"))?.clone();
+    let arch_name =
+        get(ct, "general.architecture")?.to_string().map_err(|_| bad("general.architecture"))?.clone();
     let architecture = match arch_name.as_str() {
         "llama" => Architecture::Llama,
         "qwen2" => Architecture::Qwen2,
@@ -136,7 +137,9 @@ fn config_from_metadata(ct: &Content) -> Result<Config> {
             (Some(v), _) => v.to_f32().map(f64::from).or_else(|_| v.to_f64()).map_err(|_| bad(&key(k))),
         }
     };
-    if ct.tensor_infos.contains_key("rope_freqs.weight") || ct.metadata.contains_key(&key("rope.scaling.type")) {
+    if ct.tensor_infos.contains_key("rope_freqs.weight")
+        || ct.metadata.contains_key(&key("rope.scaling.type"))
+    {
         return Err(ModelError::config(&key("rope.scaling"), "rope scaling in GGUF files is unsupported"));
     }
     let hidden_size = uint("embedding_length")?;
@@ -144,7 +147,10 @@ fn config_from_metadata(ct: &Content) -> Result<Config> {
     let head_dim = opt_uint("attention.key_length")?.unwrap_or(hidden_size / num_heads.max(1));
     if let Some(rot) = opt_uint("rope.dimension_count")? {
         if rot != head_dim {
-            return Err(ModelError::config(&key("rope.dimension_count"), "partial rotary embeddings are unsupported"));
+            return Err(ModelError::config(
+                &key("rope.dimension_count"),
+                "partial rotary embeddings are unsupported",
+            ));
         }
     }
     let embed = ct
@@ -181,7 +187,10 @@ fn config_from_metadata(ct: &Content) -> Result<Config> {
         token_ids,
     };
     if config.architecture == Architecture::Llama && config.qkv_bias != config.o_bias {
-        return Err(ModelError::config(&key("attention"), "Llama with q/k/v bias but no o bias is unsupported"));
+        return Err(ModelError::config(
+            &key("attention"),
+            "Llama with q/k/v bias but no o bias is unsupported",
+        ));
     }
     config.check()?;
     Ok(config)
@@ -190,9 +199,14 @@ fn config_from_metadata(ct: &Content) -> Result<Config> {
 /// `tokenizer_config.json` so `AutoTokenizer` picks the fast tokenizer and knows the special tokens.
 fn write_tokenizer_config(path: &PathBuf, config: &Config, vocab: &GgufVocab) -> Result<()> {
     let mut v = json!({"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": false});
-    for (id_key, name_key) in [("bos_token_id", "bos_token"), ("eos_token_id", "eos_token"), ("pad_token_id", "pad_token")]
+    for (id_key, name_key) in
+        [("bos_token_id", "bos_token"), ("eos_token_id", "eos_token"), ("pad_token_id", "pad_token")]
     {
-        let token = config.token_ids.get(id_key).and_then(|id| id.as_u64()).and_then(|id| vocab.tokens.get(id as usize));
+        let token = config
+            .token_ids
+            .get(id_key)
+            .and_then(|id| id.as_u64())
+            .and_then(|id| vocab.tokens.get(id as usize));
         if let Some(token) = token {
             v[name_key] = json!(token);
         }
@@ -216,8 +230,14 @@ mod tests {
     /// llama.cpp's permutation, written forward, so the test checks the inverse against it.
     fn permute(t: &Tensor, heads: usize) -> Tensor {
         let (out, inp) = t.dims2().unwrap();
-        t.reshape((heads, 2, out / heads / 2, inp)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap()
-            .reshape((out, inp)).unwrap()
+        t.reshape((heads, 2, out / heads / 2, inp))
+            .unwrap()
+            .transpose(1, 2)
+            .unwrap()
+            .contiguous()
+            .unwrap()
+            .reshape((out, inp))
+            .unwrap()
     }
 
     #[test]

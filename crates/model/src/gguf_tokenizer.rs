@@ -35,7 +35,9 @@ pub(crate) struct GgufVocab {
 
 impl GgufVocab {
     pub(crate) fn from_content(ct: &Content) -> Result<GgufVocab> {
-        let model = meta(ct, "tokenizer.ggml.model")?.to_string().map_err(|_| not_a("tokenizer.ggml.model", "string"))?;
+        let model = meta(ct, "tokenizer.ggml.model")?
+            .to_string()
+            .map_err(|_| not_a("tokenizer.ggml.model", "string"))?;
         if model != "gpt2" {
             return Err(ModelError::Tokenizer(format!(
                 "tokenizer.ggml.model {model:?} unsupported (only byte-level BPE, \"gpt2\")"
@@ -45,9 +47,9 @@ impl GgufVocab {
         let merges = strings(meta(ct, "tokenizer.ggml.merges")?, "tokenizer.ggml.merges")?
             .into_iter()
             .map(|m| {
-                m.split_once(' ')
-                    .map(|(a, b)| (a.to_string(), b.to_string()))
-                    .ok_or_else(|| ModelError::Tokenizer(format!("merge {m:?} is not two tokens separated by a space")))
+                m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())).ok_or_else(|| {
+                    ModelError::Tokenizer(format!("merge {m:?} is not two tokens separated by a space"))
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         let token_types = match ct.metadata.get("tokenizer.ggml.token_type") {
@@ -56,7 +58,11 @@ impl GgufVocab {
                 .to_vec()
                 .map_err(|_| not_a("tokenizer.ggml.token_type", "array"))?
                 .iter()
-                .map(|t| t.to_i64().or_else(|_| t.to_i32().map(i64::from)).map_err(|_| not_a("token_type", "integer")))
+                .map(|t| {
+                    t.to_i64()
+                        .or_else(|_| t.to_i32().map(i64::from))
+                        .map_err(|_| not_a("token_type", "integer"))
+                })
                 .collect::<Result<Vec<_>>>()?,
         };
         let pre = match ct.metadata.get("tokenizer.ggml.pre") {
@@ -68,8 +74,7 @@ impl GgufVocab {
 
     /// The tokenizer; errors name the unsupported setting.
     pub(crate) fn build(&self) -> Result<Tokenizer> {
-        let vocab: Vocab =
-            self.tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        let vocab: Vocab = self.tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
         let bpe = BPE::builder()
             .vocab_and_merges(vocab, self.merges.clone())
             .build()
@@ -96,11 +101,9 @@ impl GgufVocab {
             "llama-bpe" | "llama3" => {
                 PreTokenizerWrapper::Sequence(Sequence::new(vec![split(LLAMA3_PATTERN)?, byte_level(false)]))
             }
-            other => {
-                return Err(ModelError::Tokenizer(format!(
-                    "tokenizer.ggml.pre {other:?} unsupported (known: gpt2, smollm, starcoder, qwen2, llama-bpe)"
-                )))
-            }
+            other => return Err(ModelError::Tokenizer(format!(
+                "tokenizer.ggml.pre {other:?} unsupported (known: gpt2, smollm, starcoder, qwen2, llama-bpe)"
+            ))),
         };
         tok.with_pre_tokenizer(Some(pre));
         tok.with_decoder(Some(ByteLevelDecoder::default()));
@@ -139,7 +142,8 @@ mod tests {
 
     fn tiny(pre: &str) -> GgufVocab {
         // Byte-level alphabet for "ab 12": 'a','b','Ġ' (space),'1','2', merges a+b and Ġ+ab.
-        let tokens: Vec<String> = ["a", "b", "Ġ", "1", "2", "ab", "Ġab", "<|end|>"].iter().map(|s| s.to_string()).collect();
+        let tokens: Vec<String> =
+            ["a", "b", "Ġ", "1", "2", "ab", "Ġab", "<|end|>"].iter().map(|s| s.to_string()).collect();
         let merges = vec![("a".into(), "b".into()), ("Ġ".into(), "ab".into())];
         GgufVocab { token_types: vec![1, 1, 1, 1, 1, 1, 1, 3], tokens, merges, pre: pre.into() }
     }

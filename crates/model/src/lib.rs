@@ -28,7 +28,8 @@ mod safetensors_io;
 mod weights;
 
 pub use checkpoint::{
-    copy_tokenizer_files, load_hf_dir, load_tensors, save_hf_dir, tensor_shapes, torch_dtype_name, SaveOptions,
+    copy_tokenizer_files, load_hf_dir, load_tensors, save_hf_dir, tensor_shapes, torch_dtype_name,
+    SaveOptions,
 };
 pub use config::{Architecture, Config, RopeScaling};
 pub use error::{ModelError, Result};

@@ -201,7 +201,11 @@ impl Model {
     fn build(config: &Config, store: Store) -> ModelResult<Model> {
         config.check()?;
         let vb = store.root();
-        let embed_weight = vb.pp("model.embed_tokens").get(&[config.vocab_size, config.hidden_size], "weight", Init::Normal)?;
+        let embed_weight = vb.pp("model.embed_tokens").get(
+            &[config.vocab_size, config.hidden_size],
+            "weight",
+            Init::Normal,
+        )?;
         let embed_tokens = Embedding::new(embed_weight.clone(), config.hidden_size);
         let layers = (0..config.num_layers)
             .map(|i| Block::load(&vb.pp("model.layers").pp(i), config))
@@ -244,7 +248,8 @@ impl Model {
     /// Parameters sorted by name; a tied model lists the embedding once.
     pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
         let data = self.varmap.data().lock().expect("varmap lock poisoned");
-        let mut out: Vec<(String, Tensor)> = data.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+        let mut out: Vec<(String, Tensor)> =
+            data.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }

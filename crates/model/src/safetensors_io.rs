@@ -147,7 +147,10 @@ mod tests {
             write(&path, &[("w".into(), t.clone())], dtype).unwrap();
             let back = read(&path, &Device::Cpu).unwrap().remove("w").unwrap();
             assert_eq!(back.dtype(), dtype);
-            assert_eq!(back.to_dtype(DType::F32).unwrap().to_vec2::<f32>().unwrap(), t.to_vec2::<f32>().unwrap());
+            assert_eq!(
+                back.to_dtype(DType::F32).unwrap().to_vec2::<f32>().unwrap(),
+                t.to_vec2::<f32>().unwrap()
+            );
             let bytes = std::fs::read(&path).unwrap();
             let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
             assert_eq!(meta.metadata().as_ref().unwrap()["format"], "pt");

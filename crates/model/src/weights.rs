@@ -38,7 +38,12 @@ pub(crate) struct Store {
 
 impl Store {
     pub(crate) fn from_tensors(tensors: HashMap<String, Tensor>, dtype: DType, device: &Device) -> Store {
-        Store { source: Source::Tensors(RefCell::new(tensors)), varmap: VarMap::new(), dtype, device: device.clone() }
+        Store {
+            source: Source::Tensors(RefCell::new(tensors)),
+            varmap: VarMap::new(),
+            dtype,
+            device: device.clone(),
+        }
     }
 
     pub(crate) fn random(seed: u64, std: f64, dtype: DType, device: &Device) -> Store {
@@ -80,7 +85,8 @@ pub(crate) struct Weights<'a> {
 impl<'a> Weights<'a> {
     /// Descends into a sub-module: `vb.pp("mlp").pp("up_proj")`.
     pub(crate) fn pp(&self, name: impl std::fmt::Display) -> Weights<'a> {
-        let prefix = if self.prefix.is_empty() { name.to_string() } else { format!("{}.{name}", self.prefix) };
+        let prefix =
+            if self.prefix.is_empty() { name.to_string() } else { format!("{}.{name}", self.prefix) };
         Weights { store: self.store, prefix }
     }
 
@@ -90,9 +96,16 @@ impl<'a> Weights<'a> {
         let store = self.store;
         let value = match &store.source {
             Source::Tensors(map) => {
-                let t = map.borrow_mut().remove(&full).ok_or_else(|| ModelError::MissingTensor { name: full.clone() })?;
+                let t = map
+                    .borrow_mut()
+                    .remove(&full)
+                    .ok_or_else(|| ModelError::MissingTensor { name: full.clone() })?;
                 if t.dims() != shape {
-                    return Err(ModelError::WrongShape { name: full, expected: shape.to_vec(), found: t.dims().to_vec() });
+                    return Err(ModelError::WrongShape {
+                        name: full,
+                        expected: shape.to_vec(),
+                        found: t.dims().to_vec(),
+                    });
                 }
                 t.to_device(&store.device)?.to_dtype(store.dtype)?
             }

@@ -110,9 +110,11 @@ fn untied_model_without_lm_head_is_a_missing_tensor() {
 fn sharded_index_pointing_at_the_wrong_shard_is_named() {
     let (_, model) = load_hf_dir(&fixture("qwen2"), DType::F32, &Device::Cpu).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    save_hf_dir(&model, dir.path(), &SaveOptions { dtype: DType::F32, max_shard_bytes: Some(100_000) }).unwrap();
+    save_hf_dir(&model, dir.path(), &SaveOptions { dtype: DType::F32, max_shard_bytes: Some(100_000) })
+        .unwrap();
     let path = dir.path().join("model.safetensors.index.json");
-    let mut index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let map = index["weight_map"].as_object_mut().unwrap();
     let last = map.values().map(|v| v.as_str().unwrap().to_string()).max().unwrap();
     map.insert("model.embed_tokens.weight".into(), last.into());

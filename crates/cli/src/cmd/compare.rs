@@ -14,7 +14,11 @@ pub struct Args {
     #[command(flatten)]
     pub data: DataArgs,
     /// Comma-separated built-in laws.
-    #[arg(long, value_delimiter = ',', default_value = "p2,p2-no-size,p2-additive,p2-pruned-size,chinchilla")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "p2,p2-no-size,p2-additive,p2-pruned-size,chinchilla"
+    )]
     pub laws: Vec<String>,
     /// Hold points out of every fit and score them: data:0.2, largest-n0, highest-rho or where:EXPR.
     #[arg(long, value_name = "SPEC")]
@@ -40,7 +44,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Resolve every law before any fitting, so a typo fails at once.
     let laws: Vec<Law> = args.laws.iter().map(|name| Law::builtin(name.trim())).collect::<Result<_, _>>()?;
     let opts = args.fit.options()?;
-    let split = args.holdout.as_deref().map(parse_holdout).transpose()?.map(|h| h.split(&curves)).transpose()?;
+    let split =
+        args.holdout.as_deref().map(parse_holdout).transpose()?.map(|h| h.split(&curves)).transpose()?;
     let (fit_points, held_points) = match &split {
         Some(s) => (s.fit.as_slice(), Some(s.held.as_slice())),
         None => (curves.points.as_slice(), None),
@@ -78,14 +83,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .flat_map(|r| {
             let sets = [("fit", Some(&r.metrics.fit)), ("holdout", r.metrics.holdout.as_ref())];
-            sets.into_iter().filter_map(|(set, m)| m.map(|m| (set, m))).map(|(set, m)| {
-                let mut row = vec![r.law.clone(), r.n_params.to_string()];
-                row.extend(metrics_row(set, m));
-                row
-            }).collect::<Vec<_>>()
+            sets.into_iter()
+                .filter_map(|(set, m)| m.map(|m| (set, m)))
+                .map(|(set, m)| {
+                    let mut row = vec![r.law.clone(), r.n_params.to_string()];
+                    row.extend(metrics_row(set, m));
+                    row
+                })
+                .collect::<Vec<_>>()
         })
         .collect();
-    println!("{} points, {} runs{}", curves.points.len(), curves.runs.len(), args.holdout.map(|h| format!(", holdout {h}")).unwrap_or_default());
+    println!(
+        "{} points, {} runs{}",
+        curves.points.len(),
+        curves.runs.len(),
+        args.holdout.map(|h| format!(", holdout {h}")).unwrap_or_default()
+    );
     println!("{}", render(&header, &table));
     Ok(())
 }

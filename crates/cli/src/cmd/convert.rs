@@ -32,7 +32,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let dtype = dtype_from_name(&args.dtype).with_context(|| format!("--dtype {:?}: use f32, bf16 or f16", args.dtype))?;
+    let dtype = dtype_from_name(&args.dtype)
+        .with_context(|| format!("--dtype {:?}: use f32, bf16 or f16", args.dtype))?;
     let options = SaveOptions { dtype, max_shard_bytes: args.max_shard_mib.map(|m| m << 20) };
     let done = p2law_model::convert_gguf(&args.gguf, &args.out, &options)?;
     let counts = ParamCounts::from_config(&done.config);
@@ -45,8 +46,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         });
         println!("{v}");
     } else {
-        println!("wrote {} ({}, {} layers, {} parameters; from {})", args.out.display(),
-            done.config.architecture.hf_name(), done.config.num_layers, counts.total, done.source_types.join(", "));
+        println!(
+            "wrote {} ({}, {} layers, {} parameters; from {})",
+            args.out.display(),
+            done.config.architecture.hf_name(),
+            done.config.num_layers,
+            counts.total,
+            done.source_types.join(", ")
+        );
     }
     Ok(())
 }

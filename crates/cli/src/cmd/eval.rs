@@ -48,7 +48,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let dtype = dtype_from_name(&args.dtype).with_context(|| format!("--dtype {:?}: use f32, bf16 or f16", args.dtype))?;
+    let dtype = dtype_from_name(&args.dtype)
+        .with_context(|| format!("--dtype {:?}: use f32, bf16 or f16", args.dtype))?;
     let device = match args.device.as_str() {
         "cpu" => candle_core::Device::Cpu,
         "cuda" => candle_core::Device::new_cuda(0).context("--device cuda")?,
@@ -56,12 +57,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let (config, model) = p2law_model::load_hf_dir(&args.model, dtype, &device)
         .with_context(|| format!("loading model {}", args.model.display()))?;
-    let mut ids = read_tokens(&args.data, args.tokenizer.as_deref().unwrap_or(&args.model.join("tokenizer.json")))?;
+    let mut ids =
+        read_tokens(&args.data, args.tokenizer.as_deref().unwrap_or(&args.model.join("tokenizer.json")))?;
     if let Some(max) = args.max_tokens {
         ids.truncate(max);
     }
     if let Some((i, id)) = ids.iter().enumerate().find(|(_, id)| **id as usize >= config.vocab_size) {
-        bail!("{}: token {i} is id {id}, outside the model's vocabulary of {}", args.data.display(), config.vocab_size);
+        bail!(
+            "{}: token {i} is id {id}, outside the model's vocabulary of {}",
+            args.data.display(),
+            config.vocab_size
+        );
     }
     let show = !args.quiet && !args.json && std::io::stderr().is_terminal();
     let bar = indicatif::ProgressBar::hidden();
@@ -80,7 +86,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("{v}");
     } else {
         println!("model    {}", args.model.display());
-        println!("data     {} ({} tokens scored, {} windows of ≤{})", args.data.display(), result.tokens, result.windows, result.context);
+        println!(
+            "data     {} ({} tokens scored, {} windows of ≤{})",
+            args.data.display(),
+            result.tokens,
+            result.windows,
+            result.context
+        );
         println!("loss     {:.6}", result.loss);
         println!("ppl      {:.4}", result.ppl);
     }
@@ -99,7 +111,8 @@ fn read_tokens(data: &Path, tokenizer: &Path) -> anyhow::Result<Vec<u32>> {
         let reader = p2law_data::ShardReader::open(data)?;
         return Ok(reader.window(0, reader.len())?);
     }
-    let text = std::fs::read_to_string(data).with_context(|| format!("{}: not a token shard nor UTF-8 text", data.display()))?;
+    let text = std::fs::read_to_string(data)
+        .with_context(|| format!("{}: not a token shard nor UTF-8 text", data.display()))?;
     let tok = tokenizers::Tokenizer::from_file(tokenizer)
         .map_err(|e| anyhow::anyhow!("{}: {e}", tokenizer.display()))?;
     let enc = tok.encode(text, false).map_err(|e| anyhow::anyhow!("tokenizing {}: {e}", data.display()))?;

@@ -56,9 +56,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let fit = p2law_law::fit(&law, fit_points, &opts)?;
     let metrics = FitMetrics {
         fit: score(&law, &fit.params, fit_points).context("scoring the fit set")?,
-        holdout: held_points.map(|h| score(&law, &fit.params, h)).transpose().context("scoring the held-out set")?,
+        holdout: held_points
+            .map(|h| score(&law, &fit.params, h))
+            .transpose()
+            .context("scoring the held-out set")?,
     };
-    let bootstrap = (args.bootstrap > 0).then(|| bootstrap_draws(&law, fit_points, &opts, args.bootstrap)).transpose()?;
+    let bootstrap =
+        (args.bootstrap > 0).then(|| bootstrap_draws(&law, fit_points, &opts, args.bootstrap)).transpose()?;
 
     let file = fit_file(&law, &fit, metrics, fit_points, args.holdout.clone(), bootstrap);
     if let Some(path) = &args.out {
@@ -90,7 +94,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 const LEVEL: f64 = 0.95;
 
 /// Refits on `replicates` run-level resamples (with a quarter of the main fit's starts, at least 16).
-fn bootstrap_draws(law: &Law, points: &[Point], opts: &FitOptions, replicates: usize) -> anyhow::Result<BootstrapDraws> {
+fn bootstrap_draws(
+    law: &Law,
+    points: &[Point],
+    opts: &FitOptions,
+    replicates: usize,
+) -> anyhow::Result<BootstrapDraws> {
     let fit = FitOptions { starts: (opts.starts / 4).max(16), polish: 2, ..opts.clone() };
     let b = bootstrap(law, points, &BootstrapOptions { replicates, seed: opts.seed, fit })?;
     if b.failed > 0 {
@@ -162,7 +171,10 @@ fn solutions_json(fit: &Fit) -> serde_json::Value {
 
 fn print_human(file: &FitFile, fit: &Fit, verbose: bool) {
     println!("law {}: {}", file.law, file.expr);
-    println!("fitted on {} points of {} runs; kept the {} solution (objective {:.6e})", file.n_points, file.n_runs, file.method, file.objective);
+    println!(
+        "fitted on {} points of {} runs; kept the {} solution (objective {:.6e})",
+        file.n_points, file.n_runs, file.method, file.objective
+    );
     println!();
     let rows: Vec<Vec<String>> = file
         .param_order
@@ -179,12 +191,23 @@ fn print_human(file: &FitFile, fit: &Fit, verbose: bool) {
         .collect();
     println!("{}", render(&["param", "value", "lo", "hi"], &rows));
     println!();
-    println!("{}", metrics_table(&[("fit", Some(&file.metrics.fit)), ("holdout", file.metrics.holdout.as_ref())]));
+    println!(
+        "{}",
+        metrics_table(&[("fit", Some(&file.metrics.fit)), ("holdout", file.metrics.holdout.as_ref())])
+    );
     if verbose {
         for s in [&fit.least_squares, &fit.huber].into_iter().flatten() {
             println!();
-            println!("{}: ½SSE {:.6e}, Σhuber {:.6e}, start {}, {} evaluations", s.method.name(), s.half_sse, s.huber, s.start, s.evaluations);
-            let values: Vec<String> = fit.names.iter().zip(&s.params).map(|(n, v)| format!("{n}={}", num(Some(*v), 5))).collect();
+            println!(
+                "{}: ½SSE {:.6e}, Σhuber {:.6e}, start {}, {} evaluations",
+                s.method.name(),
+                s.half_sse,
+                s.huber,
+                s.start,
+                s.evaluations
+            );
+            let values: Vec<String> =
+                fit.names.iter().zip(&s.params).map(|(n, v)| format!("{n}={}", num(Some(*v), 5))).collect();
             println!("  {}", values.join(" "));
         }
     }

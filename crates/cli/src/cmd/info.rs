@@ -52,7 +52,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("architecture     {}", config.architecture.hf_name());
         println!("layers           {}", config.num_layers);
         println!("hidden / ffn     {} / {}", config.hidden_size, config.intermediate_size);
-        println!("heads / kv heads {} / {} (head_dim {})", config.num_heads, config.num_kv_heads, config.head_dim);
+        println!(
+            "heads / kv heads {} / {} (head_dim {})",
+            config.num_heads, config.num_kv_heads, config.head_dim
+        );
         println!("vocab            {} (tied embeddings: {})", config.vocab_size, config.tie_word_embeddings);
         println!("params total     {}", counts.total);
         println!("params non-emb   {}", counts.non_embedding);

@@ -76,8 +76,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some((lo, hi)) => format!(" [{} – {}]", num(Some(lo), sig), num(Some(hi), sig)),
         None => String::new(),
     };
-    println!("law {} for n0 = {:e}, rho = {}, l0 = {}", file.law, args.model.n0, args.model.rho, args.model.l0);
-    println!("plateau loss:                {}{}", num(Some(point.plateau_loss), 5), range(intervals.map(|i| i.plateau_loss), 5));
+    println!(
+        "law {} for n0 = {:e}, rho = {}, l0 = {}",
+        file.law, args.model.n0, args.model.rho, args.model.l0
+    );
+    println!(
+        "plateau loss:                {}{}",
+        num(Some(point.plateau_loss), 5),
+        range(intervals.map(|i| i.plateau_loss), 5)
+    );
     println!(
         "gain < {} per {:e} tokens:  d = {}{}",
         q.min_gain,
@@ -85,6 +92,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         num(Some(point.d_min_gain), 3),
         range(intervals.map(|i| i.d_min_gain), 3)
     );
-    println!("within {} of plateau:       d = {}{}", q.within, num(Some(point.d_within), 3), range(intervals.map(|i| i.d_within), 3));
+    println!(
+        "within {} of plateau:       d = {}{}",
+        q.within,
+        num(Some(point.d_within), 3),
+        range(intervals.map(|i| i.d_within), 3)
+    );
     Ok(())
 }

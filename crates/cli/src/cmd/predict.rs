@@ -42,8 +42,16 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     pub fn check(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(self.n0.is_finite() && self.n0 > 0.0, "--n0 {} must be a positive parameter count", self.n0);
-        anyhow::ensure!(self.rho > 0.0 && self.rho < 1.0, "--rho {} must be strictly between 0 and 1", self.rho);
+        anyhow::ensure!(
+            self.n0.is_finite() && self.n0 > 0.0,
+            "--n0 {} must be a positive parameter count",
+            self.n0
+        );
+        anyhow::ensure!(
+            self.rho > 0.0 && self.rho < 1.0,
+            "--rho {} must be strictly between 0 and 1",
+            self.rho
+        );
         anyhow::ensure!(self.l0.is_finite() && self.l0 > 0.0, "--l0 {} must be a positive loss", self.l0);
         Ok(())
     }
@@ -79,7 +87,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         anyhow::ensure!(loss.is_finite(), "the law predicts {loss} at d = {d}: not a finite loss");
         let (lo, hi) = match &file.bootstrap {
             Some(b) => {
-                let draws: Vec<f64> = b.draws.iter().map(|p| law.predict(p, &vars)).filter(|v| v.is_finite()).collect();
+                let draws: Vec<f64> =
+                    b.draws.iter().map(|p| law.predict(p, &vars)).filter(|v| v.is_finite()).collect();
                 let (lo, hi) = interval(&draws, b.level)?;
                 (Some(lo), Some(hi))
             }
@@ -91,7 +100,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "predictions": predictions }))?);
         return Ok(());
     }
-    println!("law {} for n0 = {:e}, rho = {}, l0 = {}", file.law, args.model.n0, args.model.rho, args.model.l0);
+    println!(
+        "law {} for n0 = {:e}, rho = {}, l0 = {}",
+        file.law, args.model.n0, args.model.rho, args.model.l0
+    );
     let rows: Vec<Vec<String>> = predictions
         .iter()
         .map(|p| vec![num(Some(p.d), 4), num(Some(p.loss), 5), num(p.lo, 5), num(p.hi, 5)])

@@ -18,7 +18,9 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     };
     let mut out = line(header.to_vec());
     out.push('\n');
-    out.push_str(&line(width.iter().map(|&w| "-".repeat(w)).collect::<Vec<_>>().iter().map(String::as_str).collect()));
+    out.push_str(&line(
+        width.iter().map(|&w| "-".repeat(w)).collect::<Vec<_>>().iter().map(String::as_str).collect(),
+    ));
     for row in rows {
         out.push('\n');
         out.push_str(&line(row.iter().map(String::as_str).collect()));
@@ -34,7 +36,9 @@ fn looks_numeric(s: &str) -> bool {
 pub fn num(x: Option<f64>, sig: usize) -> String {
     match x {
         None => "-".to_string(),
-        Some(x) if x != 0.0 && (x.abs() >= 1e5 || x.abs() < 1e-3) => format!("{x:.*e}", sig.saturating_sub(1)),
+        Some(x) if x != 0.0 && (x.abs() >= 1e5 || x.abs() < 1e-3) => {
+            format!("{x:.*e}", sig.saturating_sub(1))
+        }
         Some(x) => {
             let digits = if x == 0.0 { 0 } else { x.abs().log10().floor() as i32 + 1 };
             let decimals = (sig as i32 - digits).max(0) as usize;
@@ -49,7 +53,10 @@ mod tests {
 
     #[test]
     fn aligns_columns_and_numbers() {
-        let t = render(&["law", "r2"], &[vec!["p2".into(), "0.99".into()], vec!["chinchilla".into(), "0.5".into()]]);
+        let t = render(
+            &["law", "r2"],
+            &[vec!["p2".into(), "0.99".into()], vec!["chinchilla".into(), "0.5".into()]],
+        );
         assert_eq!(t, "law           r2\n----------  ----\np2          0.99\nchinchilla   0.5");
     }
 

@@ -29,15 +29,22 @@ pub fn reference(name: &str) -> Reference {
     let i64s = |n: &str| -> (Vec<i64>, Vec<usize>) {
         let v = get(n);
         assert_eq!(v.dtype(), Dtype::I64);
-        (v.data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect(), v.shape().to_vec())
+        (
+            v.data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect(),
+            v.shape().to_vec(),
+        )
     };
     let f32s = |n: &str| -> (Vec<f32>, Vec<usize>) {
         let v = get(n);
         assert_eq!(v.dtype(), Dtype::F32);
-        (v.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(), v.shape().to_vec())
+        (
+            v.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
+            v.shape().to_vec(),
+        )
     };
     let (ids, shape) = i64s("ids");
-    let ids = Tensor::from_vec(ids.into_iter().map(|x| x as u32).collect::<Vec<_>>(), shape, &Device::Cpu).unwrap();
+    let ids =
+        Tensor::from_vec(ids.into_iter().map(|x| x as u32).collect::<Vec<_>>(), shape, &Device::Cpu).unwrap();
     let (targets, shape) = i64s("targets");
     let targets = Tensor::from_vec(targets, shape, &Device::Cpu).unwrap();
     let (logits, shape) = f32s("logits");

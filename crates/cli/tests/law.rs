@@ -1,0 +1,175 @@
+//! The law subcommands end to end through the real binary: synth → fit (holdout, bootstrap, plot, FIT.json) →
+//! predict / plan, compare, and the one-line errors a user sees for bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn p2law(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_p2law")).args(args).output().unwrap()
+}
+
+fn ok_json(args: &[&str]) -> serde_json::Value {
+    let out = p2law(args);
+    assert!(out.status.success(), "p2law {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout of {args:?} is not JSON ({e})"))
+}
+
+/// The error line of a command that must fail.
+fn error_of(args: &[&str]) -> String {
+    let out = p2law(args);
+    assert!(!out.status.success(), "p2law {args:?} should have failed");
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(err.lines().count(), 1, "error is one line: {err}");
+    assert!(out.stdout.is_empty(), "nothing on stdout on error");
+    err
+}
+
+fn synth(dir: &Path) -> String {
+    let curves = dir.join("curves.csv");
+    let out = p2law(&["synth", "-o", curves.to_str().unwrap(), "--points", "20"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    curves.to_str().unwrap().to_string()
+}
+
+#[test]
+fn fit_then_predict_and_plan_from_the_fit_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let curves = synth(dir.path());
+    let fit_json = dir.path().join("fit.json");
+    let plot = dir.path().join("fit.png");
+    let fit = ok_json(&[
+        "fit",
+        "--data",
+        &curves,
+        "--law",
+        "p2",
+        "--holdout",
+        "data:0.2",
+        "--bootstrap",
+        "8",
+        "--starts",
+        "32",
+        "--out",
+        fit_json.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+        "--json",
+    ]);
+    // The spec's keys (shared/spec/cli.md).
+    for key in ["law", "expr", "params", "intervals", "metrics", "n_points", "n_runs"] {
+        assert!(fit.get(key).is_some(), "missing {key} in {fit}");
+    }
+    assert_eq!(fit["n_runs"], 12);
+    let holdout = &fit["metrics"]["holdout"];
+    for key in ["r2", "huber", "asd", "asd_log", "rmse", "mape"] {
+        assert!(holdout[key].is_number(), "holdout.{key} in {holdout}");
+    }
+    assert!(holdout["r2"].as_f64().unwrap() > 0.99, "{holdout}");
+    assert!((fit["params"]["beta"].as_f64().unwrap() - 0.3).abs() < 0.03, "{}", fit["params"]);
+    let png = std::fs::read(&plot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+
+    let fit_path = fit_json.to_str().unwrap();
+    let model = ["--n0", "3e8", "--rho", "0.35", "--l0", "3.1"];
+    let mut args = vec!["predict", "--fit", fit_path, "--d", "1e9", "--d", "1e10", "--json"];
+    args.extend(model);
+    let pred = ok_json(&args);
+    let p = pred["predictions"].as_array().unwrap();
+    assert_eq!(p.len(), 2);
+    let (l9, l10) = (p[0]["loss"].as_f64().unwrap(), p[1]["loss"].as_f64().unwrap());
+    assert!(l10 < l9, "more tokens, lower loss: {l9} vs {l10}");
+    assert!(p[0]["lo"].as_f64().unwrap() <= l9 && l9 <= p[0]["hi"].as_f64().unwrap(), "{pred}");
+
+    let mut args = vec!["plan", "--fit", fit_path, "--json"];
+    args.extend(model);
+    let plan = ok_json(&args);
+    let plateau = plan["plateau_loss"].as_f64().unwrap();
+    assert!(plateau > 3.1 && plateau < l10, "{plan}");
+    assert!(plan["d_within"].as_f64().unwrap() > 1e6, "{plan}");
+    assert!(plan["intervals"]["d_min_gain"].is_array(), "{plan}");
+}
+
+#[test]
+fn compare_ranks_p2_above_the_pruned_size_rival() {
+    let dir = tempfile::tempdir().unwrap();
+    let curves = synth(dir.path());
+    let table = ok_json(&[
+        "compare",
+        "--data",
+        &curves,
+        "--laws",
+        "p2,p2-pruned-size",
+        "--holdout",
+        "largest-n0",
+        "--starts",
+        "64",
+        "--json",
+    ]);
+    let laws = table["laws"].as_array().unwrap();
+    let r2 = |i: usize| laws[i]["metrics"]["holdout"]["r2"].as_f64().unwrap();
+    assert_eq!(laws[0]["law"], "p2");
+    assert!(r2(0) > r2(1), "p2 {} vs rival {}", r2(0), r2(1));
+}
+
+#[test]
+fn a_custom_law_expression_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let curves = synth(dir.path());
+    let fit = ok_json(&[
+        "fit",
+        "--data",
+        &curves,
+        "--law-expr",
+        "l0 + a/d^b + c",
+        "--param",
+        "a=0:1000",
+        "--param",
+        "b=0:1",
+        "--param",
+        "c=0:3",
+        "--starts",
+        "32",
+        "--json",
+    ]);
+    assert_eq!(fit["law"], "custom");
+    assert!(fit["params"]["b"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn bad_inputs_fail_with_one_line_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "run,n0,rho,l0,d,loss\na,1e9,1.5,2.0,1e8,3.0\n").unwrap();
+    let err = error_of(&["fit", "--data", bad.to_str().unwrap()]);
+    assert!(err.contains("bad.csv") && err.contains(":2") && err.contains("rho"), "{err}");
+
+    let curves = synth(dir.path());
+    let err = error_of(&["fit", "--data", &curves, "--law", "p3"]);
+    assert!(err.contains("unknown law 'p3'") && err.contains("chinchilla"), "{err}");
+    let err = error_of(&["fit", "--data", &curves, "--holdout", "data:1.5"]);
+    assert!(err.contains("data:1.5"), "{err}");
+    let err = error_of(&["fit", "--data", &curves, "--law-expr", "l0 + a/(d^b"]);
+    assert!(err.contains("column"), "{err}");
+    let err = error_of(&["fit", "--data", dir.path().join("missing.csv").to_str().unwrap()]);
+    assert!(err.contains("missing.csv"), "{err}");
+
+    let not_a_fit = dir.path().join("nofit.json");
+    std::fs::write(&not_a_fit, "{\"law\": 1}").unwrap();
+    let err =
+        error_of(&["plan", "--fit", not_a_fit.to_str().unwrap(), "--n0", "1e9", "--rho", "0.5", "--l0", "2"]);
+    assert!(err.contains("nofit.json") && err.contains("not a p2law fit file"), "{err}");
+    let err = error_of(&[
+        "predict",
+        "--fit",
+        not_a_fit.to_str().unwrap(),
+        "--n0",
+        "1e9",
+        "--rho",
+        "1",
+        "--l0",
+        "2",
+        "--d",
+        "1e9",
+    ]);
+    assert!(err.contains("--rho"), "{err}");
+}
