@@ -185,7 +185,7 @@ impl FileConfig {
     pub fn load(path: &Path) -> Result<RunConfig> {
         let text = std::fs::read_to_string(path).map_err(TrainError::io(path))?;
         let file: FileConfig = toml::from_str(&text)
-            .map_err(|e| TrainError::ConfigParse { path: path.to_path_buf(), source: Box::new(e) })?;
+            .map_err(|e| TrainError::ConfigParse { path: path.to_path_buf(), error: Box::new(e) })?;
         file.resolve(path)
     }
 

@@ -17,7 +17,7 @@ lr = 1e-3
 
 fn resolve(text: &str) -> Result<RunConfig> {
     let file: FileConfig = toml::from_str(text)
-        .map_err(|e| TrainError::ConfigParse { path: "RUN.toml".into(), source: Box::new(e) })?;
+        .map_err(|e| TrainError::ConfigParse { path: "RUN.toml".into(), error: Box::new(e) })?;
     file.resolve(Path::new("/w/RUN.toml"))
 }
 

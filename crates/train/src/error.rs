@@ -8,12 +8,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// The run config is unreadable TOML, has unknown keys or wrongly typed values.
-    #[error("{path}: {source}")]
-    ConfigParse {
-        path: PathBuf,
-        #[source]
-        source: Box<toml::de::Error>,
-    },
+    /// (Not a `#[source]`: the TOML error is already in the message, and a CLI printing the chain of
+    /// causes would repeat it.)
+    #[error("{path}: {error}")]
+    ConfigParse { path: PathBuf, error: Box<toml::de::Error> },
     /// A config field has a value that cannot work; `field` is the dotted TOML key.
     #[error("{path}: `{field}`: {msg}")]
     Config { path: PathBuf, field: String, msg: String },
