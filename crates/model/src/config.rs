@@ -269,7 +269,9 @@ impl Config {
         if self.head_dim % 2 != 0 {
             return Err(ModelError::config("head_dim", "rotary embeddings need an even head_dim"));
         }
-        if !(self.rms_norm_eps > 0.0) || !(self.rope_theta > 0.0) {
+        // Written so that NaN fails too.
+        let positive = |x: f64| x.partial_cmp(&0.0) == Some(std::cmp::Ordering::Greater);
+        if !positive(self.rms_norm_eps) || !positive(self.rope_theta) {
             return Err(ModelError::config("rms_norm_eps/rope_theta", "must be positive"));
         }
         Ok(())

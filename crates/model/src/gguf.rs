@@ -9,7 +9,7 @@
 //! is built as a [`Model`] first, so a GGUF whose tensors disagree with its metadata is rejected.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{DType, Device, Tensor};
@@ -197,7 +197,7 @@ fn config_from_metadata(ct: &Content) -> Result<Config> {
 }
 
 /// `tokenizer_config.json` so `AutoTokenizer` picks the fast tokenizer and knows the special tokens.
-fn write_tokenizer_config(path: &PathBuf, config: &Config, vocab: &GgufVocab) -> Result<()> {
+fn write_tokenizer_config(path: &Path, config: &Config, vocab: &GgufVocab) -> Result<()> {
     let mut v = json!({"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": false});
     for (id_key, name_key) in
         [("bos_token_id", "bos_token"), ("eos_token_id", "eos_token"), ("pad_token_id", "pad_token")]

@@ -101,9 +101,11 @@ impl GgufVocab {
             "llama-bpe" | "llama3" => {
                 PreTokenizerWrapper::Sequence(Sequence::new(vec![split(LLAMA3_PATTERN)?, byte_level(false)]))
             }
-            other => return Err(ModelError::Tokenizer(format!(
+            other => {
+                return Err(ModelError::Tokenizer(format!(
                 "tokenizer.ggml.pre {other:?} unsupported (known: gpt2, smollm, starcoder, qwen2, llama-bpe)"
-            ))),
+            )))
+            }
         };
         tok.with_pre_tokenizer(Some(pre));
         tok.with_decoder(Some(ByteLevelDecoder::default()));
