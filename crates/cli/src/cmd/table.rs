@@ -1,6 +1,7 @@
 //! Plain aligned text tables for the human-readable output of the law subcommands.
 
-/// Formats rows under a header, each column padded to its widest cell; numbers right-aligned.
+/// Formats rows under a header, each column padded to its widest cell. A column whose cells are all numbers
+/// (or `-` for missing) is right-aligned, header included; others are left-aligned.
 pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
@@ -8,22 +9,26 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<&str>| {
+    let numeric: Vec<bool> = (0..header.len())
+        .map(|j| {
+            !rows.is_empty() && rows.iter().all(|r| r.get(j).is_some_and(|c| c == "-" || looks_numeric(c)))
+        })
+        .collect();
+    let line = |cells: &[&str]| {
         let padded: Vec<String> = cells
             .iter()
-            .zip(&width)
-            .map(|(c, &w)| if looks_numeric(c) { format!("{c:>w$}") } else { format!("{c:<w$}") })
+            .zip(width.iter().zip(&numeric))
+            .map(|(c, (&w, &right))| if right { format!("{c:>w$}") } else { format!("{c:<w$}") })
             .collect();
         padded.join("  ").trim_end().to_string()
     };
-    let mut out = line(header.to_vec());
+    let rule: Vec<String> = width.iter().map(|&w| "-".repeat(w)).collect();
+    let mut out = line(header);
     out.push('\n');
-    out.push_str(&line(
-        width.iter().map(|&w| "-".repeat(w)).collect::<Vec<_>>().iter().map(String::as_str).collect(),
-    ));
+    out.push_str(&line(&rule.iter().map(String::as_str).collect::<Vec<_>>()));
     for row in rows {
         out.push('\n');
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
+        out.push_str(&line(&row.iter().map(String::as_str).collect::<Vec<_>>()));
     }
     out
 }
