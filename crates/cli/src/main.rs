@@ -40,6 +40,8 @@ enum Command {
     Data(cmd::data::Args),
     /// Import a loss log (trainer_state.json, CSV, JSONL) as a curve file.
     Import(cmd::import::Args),
+    /// Prune a model (depth, width, N:M, unstructured) and write a loadable HF directory.
+    Prune(cmd::prune::Args),
     /// Pretrain or post-train a (pruned) model as RUN.toml says; resumable, writes the loss curve.
     Train(cmd::train::Args),
 }
@@ -56,6 +58,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info(args) => cmd::info::run(args),
         Command::Data(args) => cmd::data::run(args),
         Command::Import(args) => cmd::import::run(args),
+        Command::Prune(args) => cmd::prune::run(args),
         Command::Train(args) => cmd::train::run(args),
     }
 }

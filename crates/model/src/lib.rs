@@ -34,6 +34,6 @@ pub use checkpoint::{
 pub use config::{Architecture, Config, RopeScaling};
 pub use error::{ModelError, Result};
 pub use gguf::{convert_gguf, Converted};
-pub use llama::{Block, Context, Model};
+pub use llama::{Block, Context, Model, Tap};
 pub use loss::{cross_entropy, cross_entropy_sum, IGNORE_INDEX};
 pub use params::ParamCounts;

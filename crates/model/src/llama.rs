@@ -90,6 +90,11 @@ impl Attention {
     }
 
     pub fn forward(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
+        self.o_proj.forward(&self.heads(x, ctx)?)
+    }
+
+    /// The per-head outputs before `o_proj`: (B, T, C) → (B, T, nh·D), head `h` in columns `h·D..(h+1)·D`.
+    pub fn heads(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let heads = |y: Tensor, n: usize| y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous();
@@ -108,8 +113,7 @@ impl Attention {
             dt => ops::softmax_last(&scores.to_dtype(DType::F32)?)?.to_dtype(dt)?,
         };
         let y = probs.matmul(&v)?; // (B, nh, T, D)
-        let y = y.transpose(1, 2)?.contiguous()?.reshape((b, t, nh * hd))?;
-        self.o_proj.forward(&y)
+        y.transpose(1, 2)?.contiguous()?.reshape((b, t, nh * hd))
     }
 }
 
@@ -131,8 +135,12 @@ impl Mlp {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gated = (self.gate_proj.forward(x)?.silu()? * self.up_proj.forward(x)?)?;
-        self.down_proj.forward(&gated)
+        self.down_proj.forward(&self.hidden(x)?)
+    }
+
+    /// The input of `down_proj`, `silu(gate(x)) * up(x)`: (B, T, C) → (B, T, F).
+    pub fn hidden(&self, x: &Tensor) -> Result<Tensor> {
+        self.gate_proj.forward(x)?.silu()? * self.up_proj.forward(x)?
     }
 }
 
@@ -162,6 +170,51 @@ impl Block {
     pub fn forward(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
         let h = (x + self.self_attn.forward(&self.input_layernorm.forward(x)?, ctx)?)?;
         &h + self.mlp.forward(&self.post_attention_layernorm.forward(&h)?)?
+    }
+
+    /// [`Block::forward`] that also shows `tap` the inputs of every linear layer (see [`Tap`]), for
+    /// calibration. The same arithmetic as `forward`, so the output is identical.
+    pub fn forward_tapped(
+        &self,
+        x: &Tensor,
+        ctx: &Context,
+        tap: &mut dyn FnMut(Tap, &Tensor) -> Result<()>,
+    ) -> Result<Tensor> {
+        let normed = self.input_layernorm.forward(x)?;
+        tap(Tap::AttnInput, &normed)?;
+        let heads = self.self_attn.heads(&normed, ctx)?;
+        tap(Tap::AttnHeads, &heads)?;
+        let h = (x + self.self_attn.o_proj.forward(&heads)?)?;
+        let normed = self.post_attention_layernorm.forward(&h)?;
+        tap(Tap::MlpInput, &normed)?;
+        let hidden = self.mlp.hidden(&normed)?;
+        tap(Tap::MlpHidden, &hidden)?;
+        &h + self.mlp.down_proj.forward(&hidden)?
+    }
+}
+
+/// The activations [`Block::forward_tapped`] shows, each the input of some linear layers of the block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tap {
+    /// `input_layernorm(x)`, (B, T, C): input of `q_proj`, `k_proj`, `v_proj`.
+    AttnInput,
+    /// Attention heads before `o_proj`, (B, T, nh·D): input of `o_proj`.
+    AttnHeads,
+    /// `post_attention_layernorm(h)`, (B, T, C): input of `gate_proj`, `up_proj`.
+    MlpInput,
+    /// `silu(gate) · up`, (B, T, F): input of `down_proj`.
+    MlpHidden,
+}
+
+impl Tap {
+    /// Names (below `model.layers.{i}.`) of the linear layers whose input this is.
+    pub fn linears(self) -> &'static [&'static str] {
+        match self {
+            Tap::AttnInput => &["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"],
+            Tap::AttnHeads => &["self_attn.o_proj"],
+            Tap::MlpInput => &["mlp.gate_proj", "mlp.up_proj"],
+            Tap::MlpHidden => &["mlp.down_proj"],
+        }
     }
 }
 
@@ -254,6 +307,22 @@ impl Model {
         out
     }
 
+    /// Replaces parameter `name` with `value` (same shape; converted to the model's dtype and device), e.g.
+    /// a pruned weight. A tied model's `lm_head` follows `model.embed_tokens.weight`.
+    pub fn set_weight(&self, name: &str, value: &Tensor) -> ModelResult<()> {
+        let data = self.varmap.data().lock().expect("varmap lock poisoned");
+        let var = data.get(name).ok_or_else(|| ModelError::MissingTensor { name: name.into() })?;
+        if var.dims() != value.dims() {
+            return Err(ModelError::WrongShape {
+                name: name.into(),
+                expected: var.dims().to_vec(),
+                found: value.dims().to_vec(),
+            });
+        }
+        var.set(&value.to_dtype(self.dtype)?.to_device(&self.device)?)?;
+        Ok(())
+    }
+
     pub fn dtype(&self) -> DType {
         self.dtype
     }
@@ -303,5 +372,41 @@ impl Model {
     /// to [`crate::IGNORE_INDEX`] (i64 targets only) are left out.
     pub fn loss(&self, ids: &Tensor, targets: &Tensor) -> Result<Tensor> {
         crate::loss::cross_entropy(&self.forward(ids)?, targets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tapped_forward_equals_forward_and_shows_every_linear_input() {
+        let json = serde_json::json!({"architectures": ["Qwen2ForCausalLM"], "hidden_size": 16,
+            "intermediate_size": 24, "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
+            "vocab_size": 32, "rms_norm_eps": 1e-6, "max_position_embeddings": 64});
+        let cfg = Config::from_hf_json(&json).unwrap();
+        let model = Model::new_random(&cfg, 3, DType::F32, &Device::Cpu).unwrap();
+        let ids = Tensor::new(&[[1u32, 5, 7, 2]], &Device::Cpu).unwrap();
+        let ctx = model.context(4).unwrap();
+        let x = model.embed(&ids).unwrap();
+        let mut seen = Vec::new();
+        let y = model.layers()[0]
+            .forward_tapped(&x, &ctx, &mut |tap, a| {
+                seen.push((tap, a.dims().to_vec()));
+                Ok(())
+            })
+            .unwrap();
+        let direct = model.layers()[0].forward(&x, &ctx).unwrap();
+        let diff = (y - direct).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert_eq!(diff, 0.0);
+        let dims: Vec<_> = seen.iter().map(|(t, d)| (*t, d[2])).collect();
+        assert_eq!(
+            dims,
+            [(Tap::AttnInput, 16), (Tap::AttnHeads, 16), (Tap::MlpInput, 16), (Tap::MlpHidden, 24)]
+        );
+        let w = Tensor::zeros((24, 16), DType::F32, &Device::Cpu).unwrap();
+        model.set_weight("model.layers.0.mlp.up_proj.weight", &w).unwrap();
+        assert!(model.set_weight("model.layers.0.mlp.down_proj.weight", &w).is_err(), "wrong shape");
+        assert!(model.set_weight("nope", &w).is_err());
     }
 }

@@ -76,6 +76,10 @@ pub enum PruneError {
     #[error("{}: safetensors error: {source}", path.display())]
     Safetensors { path: PathBuf, source: safetensors::SafeTensorError },
 
+    /// Building or changing the model failed (a config/tensor mismatch).
+    #[error("model: {0}")]
+    Model(#[from] p2law_model::ModelError),
+
     /// A tensor operation failed (wrong dtype or device, usually).
     #[error("tensor operation failed: {0}")]
     Candle(#[from] candle_core::Error),

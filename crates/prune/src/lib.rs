@@ -9,12 +9,15 @@
 //! - [`width`] scores FFN channels, attention heads / KV groups and hidden channels (Minitron) and picks
 //!   the channels to keep;
 //! - [`mask`] and [`masks_io`] hold masks and read/write `masks.safetensors`;
-//! - [`rate`] turns what was removed into the achieved non-embedding rate `rho`.
+//! - [`rate`] turns what was removed into the achieved non-embedding rate `rho`;
+//! - [`apply`] drives all of the above on a whole [`p2law_model::Model`] with a calibration set: the
+//!   library behind `p2law prune`.
 //!
 //! Everything validates its arguments first and reports problems as [`PruneError`]. Ties between equal
 //! scores are broken by index (lower index pruned first), identically in `scripts/prune_reference.py`,
 //! whose fixtures `tests/reference.rs` compares against.
 
+pub mod apply;
 pub mod calib;
 pub mod criterion;
 pub mod depth;

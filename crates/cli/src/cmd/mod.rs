@@ -15,4 +15,5 @@ pub mod convert;
 pub mod data;
 pub mod eval;
 pub mod info;
+pub mod prune;
 pub mod train;

@@ -17,7 +17,7 @@
 
 mod magnitude;
 mod sparsegpt;
-mod wanda;
+pub(crate) mod wanda;
 
 use candle_core::Tensor;
 

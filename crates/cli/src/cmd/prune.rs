@@ -1,0 +1,269 @@
+//! `p2law prune`: prune a Hugging Face model directory by depth, width, N:M or unstructured sparsity.
+//!
+//! Steps: check the request against `config.json` (rate range and reachability, N:M divisibility, KV
+//! groups, criterion) before loading anything; load the model; draw `--samples` windows of `--seq-len`
+//! tokens from the calibration shard (capped by the model's context); measure the unpruned loss L0 on the
+//! held-out stream; prune ([`p2law_prune::apply`]); measure the pruned loss; write the output directory —
+//! weights and `config.json`, tokenizer files, `pruning.json` (formats.md) and, for sparse methods,
+//! `masks.safetensors` — under a temporary name, then rename it into place, so `-o` never holds a
+//! half-written model. JSON: the `pruning.json` object.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use candle_core::Device;
+use clap::Parser;
+use p2law_model::checkpoint::dtype_from_name;
+use p2law_model::{Config, Model, ParamCounts, SaveOptions};
+use p2law_prune::apply::{self, Calibration, Method, Request, WidthAxes};
+use p2law_prune::NmPattern;
+use serde_json::{json, Value};
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Prune a model (depth, width, N:M, unstructured) and write a loadable HF directory")]
+pub struct Args {
+    /// Hugging Face model directory to prune.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// depth, width, nm or unstructured.
+    #[arg(long)]
+    pub method: String,
+    /// Sparse methods: magnitude, wanda or sparsegpt (default wanda). Depth uses Block Influence and width
+    /// activation importance; naming them is allowed, any other value is an error.
+    #[arg(long)]
+    pub criterion: Option<String>,
+    /// Target fraction of non-embedding parameters removed or zeroed, in (0, 1). Optional for nm
+    /// (default: the pattern's own rate).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// N:M pattern for --method nm.
+    #[arg(long, default_value = "2:4")]
+    pub pattern: String,
+    /// Depth: remove one run of consecutive layers instead of the individually lowest-scoring ones.
+    #[arg(long)]
+    pub contiguous: bool,
+    /// Width: axes to narrow, a comma list of hidden, ffn, heads, or all (every axis keeps the same fraction).
+    #[arg(long, default_value = "hidden")]
+    pub width_axes: String,
+    /// Calibration token shard (the `calib` split from `p2law data build`).
+    #[arg(long)]
+    pub calib: PathBuf,
+    /// Calibration sequences.
+    #[arg(long, default_value_t = 128)]
+    pub samples: usize,
+    /// Tokens per calibration sequence (capped by the model's max_position_embeddings).
+    #[arg(long, default_value_t = 512)]
+    pub seq_len: usize,
+    /// Seed for drawing the calibration windows.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Calibration sequences per forward pass.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Held-out token shard for L0 and the pruned loss (default: heldout.bin beside --calib, if present).
+    #[arg(long)]
+    pub heldout: Option<PathBuf>,
+    /// Score at most this many held-out tokens.
+    #[arg(long, default_value_t = 65_536)]
+    pub eval_tokens: usize,
+    /// Output directory (must not exist, unless --overwrite).
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Replace an existing output directory (only once the new one is complete).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Compute dtype: f32, bf16 or f16 (weights are saved in it).
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// cpu or cuda (cuda needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Print pruning.json instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress messages.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let record = execute(&args)?;
+    if args.json {
+        println!("{record}");
+    } else {
+        let f = |k: &str| record[k].as_f64().map_or("-".into(), |v| format!("{v:.6}"));
+        println!("pruned   {} → {}", args.model.display(), args.out.display());
+        println!(
+            "method   {} ({})",
+            record["method"].as_str().unwrap_or(""),
+            record["criterion"].as_str().unwrap_or("")
+        );
+        println!("rho      {} (target {})", f("rho"), f("target_rho"));
+        println!(
+            "n        {} of n0 {} non-embedding parameters",
+            record["n"]["non_embedding"], record["n0"]["non_embedding"]
+        );
+        println!("l0       {}", f("l0"));
+        println!("loss     {} after pruning", f("loss_pruned"));
+        println!("time     {:.2} s pruning", record["prune_seconds"].as_f64().unwrap_or(0.0));
+    }
+    Ok(())
+}
+
+/// Parses the method flags into a request (no model loaded yet).
+fn request(args: &Args) -> anyhow::Result<Request> {
+    let sparse_criterion =
+        || -> anyhow::Result<_> { Ok(p2law_prune::by_name(args.criterion.as_deref().unwrap_or("wanda"))?) };
+    let only = |allowed: &str| -> anyhow::Result<()> {
+        match args.criterion.as_deref() {
+            Some(c) if c != allowed => {
+                bail!("--criterion {c:?} does not apply to --method {}; it scores by {allowed}", args.method)
+            }
+            _ => Ok(()),
+        }
+    };
+    let method = match args.method.as_str() {
+        "depth" => {
+            only("block-influence")?;
+            Method::Depth { contiguous: args.contiguous }
+        }
+        "width" => {
+            only("activation")?;
+            Method::Width { axes: args.width_axes.parse::<WidthAxes>()? }
+        }
+        "nm" => Method::Nm { pattern: args.pattern.parse::<NmPattern>()?, criterion: sparse_criterion()? },
+        "unstructured" => Method::Unstructured { criterion: sparse_criterion()? },
+        other => bail!("--method {other:?}: use depth, width, nm or unstructured"),
+    };
+    let rate = match (args.rate, &method) {
+        (Some(r), _) => r,
+        (None, Method::Nm { pattern, .. }) => pattern.rate(),
+        (None, _) => bail!("--rate is required for --method {}", args.method),
+    };
+    Ok(Request { method, rate })
+}
+
+/// Everything `p2law prune` does, returning the `pruning.json` record (also used by `p2law sweep`).
+pub fn execute(args: &Args) -> anyhow::Result<Value> {
+    let request = request(args)?;
+    let config_path = args.model.join("config.json");
+    let config =
+        Config::from_file(&config_path).with_context(|| format!("reading {}", config_path.display()))?;
+    request.check(&config).with_context(|| format!("--method {} --rate {}", args.method, request.rate))?;
+    if args.out.exists() && !args.overwrite {
+        bail!("{}: already exists; choose another -o or pass --overwrite", args.out.display());
+    }
+    let heldout = args.heldout.clone().or_else(|| {
+        let sibling = args.calib.with_file_name("heldout.bin");
+        sibling.is_file().then_some(sibling)
+    });
+    let dtype = dtype_from_name(&args.dtype)
+        .with_context(|| format!("--dtype {:?}: use f32, bf16 or f16", args.dtype))?;
+    let device = match args.device.as_str() {
+        "cpu" => Device::Cpu,
+        "cuda" => Device::new_cuda(0).context("--device cuda")?,
+        other => bail!("--device {other:?}: use cpu or cuda"),
+    };
+    let seq_len = args.seq_len.min(config.max_position_embeddings);
+    let calib_ids = p2law_data::ShardReader::open(&args.calib)
+        .with_context(|| format!("--calib {}", args.calib.display()))?;
+    let starts = apply::sample_offsets(calib_ids.len(), args.samples, seq_len, args.seed)
+        .with_context(|| format!("--calib {}", args.calib.display()))?;
+    let sequences = starts.iter().map(|&s| calib_ids.window(s, seq_len)).collect::<Result<Vec<_>, _>>()?;
+    let heldout_ids = match &heldout {
+        Some(path) => {
+            let reader = p2law_data::ShardReader::open(path)
+                .with_context(|| format!("--heldout {}", path.display()))?;
+            Some(reader.window(0, reader.len().min(args.eval_tokens))?)
+        }
+        None => None,
+    };
+
+    let say = |msg: &str| {
+        if !args.quiet && !args.json {
+            eprintln!("{msg}");
+        }
+    };
+    let (_, model) = p2law_model::load_hf_dir(&args.model, dtype, &device)
+        .with_context(|| format!("loading model {}", args.model.display()))?;
+    let calib = Calibration::new(&sequences, args.batch, &device)?;
+    let eval = |m: &Model| -> anyhow::Result<Option<f64>> {
+        let Some(ids) = &heldout_ids else { return Ok(None) };
+        Ok(Some(p2law_model::eval::evaluate(m, ids, seq_len, args.batch, |_, _| ())?.loss))
+    };
+    say("measuring the unpruned loss (L0)…");
+    let l0 = eval(&model)?;
+    say(&format!(
+        "pruning ({} {}, rate {})…",
+        request.method.name(),
+        request.method.criterion(),
+        request.rate
+    ));
+    let started = Instant::now();
+    let outcome = apply::prune(model, &request, &calib)?;
+    let prune_seconds = started.elapsed().as_secs_f64();
+    say("measuring the pruned loss…");
+    let loss_pruned = eval(&outcome.model)?;
+
+    let before = ParamCounts::from_config(&config);
+    let after = ParamCounts::from_config(outcome.model.config());
+    let zeroed = outcome.n0 - outcome.n - (before.non_embedding - after.non_embedding) as u64;
+    let record = json!({
+        "method": request.method.name(),
+        "criterion": request.method.criterion(),
+        "target_rho": request.rate,
+        "rho": outcome.rho(),
+        "n0": {"non_embedding": before.non_embedding, "total": before.total},
+        "n": {"non_embedding": outcome.n, "total": after.total as u64 - zeroed},
+        "l0": l0,
+        "loss_pruned": loss_pruned,
+        "eval": heldout.as_ref().map(|p| json!({
+            "data": p.display().to_string(),
+            "tokens": heldout_ids.as_ref().map_or(0, |ids| ids.len().saturating_sub(1)),
+            "context": seq_len,
+        })),
+        "calibration": {
+            "source": args.calib.display().to_string(),
+            "samples": args.samples, "seq_len": seq_len, "seed": args.seed,
+        },
+        "source_model": args.model.display().to_string(),
+        "masks": outcome.masks.as_ref().map(|_| "masks.safetensors"),
+        "prune_seconds": prune_seconds,
+        "details": outcome.details,
+    });
+    write_output(&args.out, args.overwrite, &args.model, &outcome, &record, dtype)?;
+    Ok(record)
+}
+
+/// Writes the pruned directory beside `out` under a temporary name, then renames it into place.
+fn write_output(
+    out: &Path,
+    overwrite: bool,
+    source: &Path,
+    outcome: &apply::Outcome,
+    record: &Value,
+    dtype: candle_core::DType,
+) -> anyhow::Result<()> {
+    let name = out.file_name().with_context(|| format!("-o {}: not a directory name", out.display()))?;
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let tmp = parent.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
+    }
+    p2law_model::save_hf_dir(&outcome.model, &tmp, &SaveOptions { dtype, max_shard_bytes: None })?;
+    p2law_model::copy_tokenizer_files(source, &tmp)?;
+    if let Some(masks) = &outcome.masks {
+        p2law_prune::masks_io::write_masks(&tmp.join("masks.safetensors"), masks)?;
+    }
+    let mut text = serde_json::to_string_pretty(record)?;
+    text.push('\n');
+    p2law_law::atomic::write_atomic(&tmp.join("pruning.json"), text.as_bytes())
+        .with_context(|| format!("writing {}", tmp.join("pruning.json").display()))?;
+    if out.exists() && overwrite {
+        std::fs::remove_dir_all(out).with_context(|| format!("removing the old {}", out.display()))?;
+    }
+    std::fs::rename(&tmp, out).with_context(|| format!("moving {} to {}", tmp.display(), out.display()))?;
+    Ok(())
+}
