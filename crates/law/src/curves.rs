@@ -17,7 +17,9 @@ mod tests;
 mod write;
 
 pub use error::{CurveError, Inconsistent};
-pub use read::{parse_curves, read_curves, CurveFormat, REQUIRED_COLUMNS};
+pub use read::{
+    parse_curves, read_curves, read_post_training_curves, CurveFormat, PostTraining, REQUIRED_COLUMNS,
+};
 pub use write::{curves_csv_bytes, write_curves_csv, write_curves_csv_with, ExtraColumn};
 
 use crate::var::Var;
@@ -73,6 +75,24 @@ impl Curves {
     /// Point indices grouped by run (`result[r]` for `runs[r]`), each group sorted by `d` (ties keep file order).
     pub fn points_by_run(&self) -> Vec<Vec<usize>> {
         group_by_run(&self.points, self.runs.len())
+    }
+
+    /// The runs for which `keep` is true and their points, run indices renumbered; order is kept.
+    pub fn select_runs(&self, keep: impl Fn(&Run) -> bool) -> Curves {
+        let mut new_index = vec![None; self.runs.len()];
+        let mut runs = Vec::new();
+        for (i, run) in self.runs.iter().enumerate() {
+            if keep(run) {
+                new_index[i] = Some(runs.len());
+                runs.push(run.clone());
+            }
+        }
+        let points = self
+            .points
+            .iter()
+            .filter_map(|p| new_index.get(p.run).copied().flatten().map(|run| Point { run, ..*p }))
+            .collect();
+        Curves { runs, points }
     }
 }
 

@@ -11,6 +11,7 @@
 pub mod atomic;
 pub mod bootstrap;
 pub mod curves;
+pub mod evaluate;
 pub mod expr;
 pub mod fit;
 pub mod fit_file;
@@ -23,7 +24,11 @@ pub mod synth;
 pub mod var;
 
 pub use bootstrap::{bootstrap, Bootstrap, BootstrapError, BootstrapOptions};
-pub use curves::{read_curves, write_curves_csv, CurveError, CurveFormat, Curves, Point, Run};
+pub use curves::{
+    read_curves, read_post_training_curves, write_curves_csv, CurveError, CurveFormat, Curves, Point,
+    PostTraining, Run,
+};
+pub use evaluate::{evaluate, EvaluateError, Evaluation};
 pub use fit::{
     fit, least_squares_from, least_squares_from_crate, start_grid, Fit, FitError, FitOptions, Method,
     Objectives, Solution,

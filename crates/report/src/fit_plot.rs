@@ -18,7 +18,8 @@ use p2law_law::{Curves, Point, Var};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::{font, ReportError};
+use crate::save::{save, Figure};
+use crate::{font, style, ReportError};
 
 /// Size and resolution of a plot.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,20 +36,6 @@ impl Default for PlotOptions {
         PlotOptions { width: 1100, height: 720, grid_points: 200 }
     }
 }
-
-/// Tableau 10: distinguishable, colour-blind-friendlier than plotters' primaries.
-const PALETTE: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
 
 /// Plots `curves` with the law `predict` to `path` (`.png` or `.svg`) with default [`PlotOptions`].
 /// `held[i]` marks `curves.points[i]` as held out; an empty slice means none is.
@@ -72,34 +59,17 @@ pub fn plot_fit_with(
     opts: &PlotOptions,
 ) -> Result<(), ReportError> {
     let data = PlotData::new(curves, held, predict, path, opts.grid_points)?;
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    let size = (opts.width, opts.height);
-    let draw_err = |message: String| ReportError::Draw { path: path.into(), message };
-    let write_err = |source| ReportError::Write { path: path.into(), source };
-    font::ensure_registered();
-    match ext.as_deref() {
-        Some("svg") => {
-            let mut svg = String::new();
-            draw(SVGBackend::with_string(&mut svg, size).into_drawing_area(), &data, title)
-                .map_err(draw_err)?;
-            p2law_law::atomic::write_atomic(path, svg.as_bytes()).map_err(write_err)
-        }
-        Some("png") => {
-            // Render to a temporary .png beside the target (the encoder picks the format by extension), then
-            // fsync and rename, so a reader never sees a half-written image.
-            let tmp = path.with_extension(format!("tmp{}.png", std::process::id()));
-            let result = draw(BitMapBackend::new(&tmp, size).into_drawing_area(), &data, title)
-                .map_err(draw_err)
-                .and_then(|()| {
-                    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(write_err)?;
-                    std::fs::rename(&tmp, path).map_err(write_err)
-                });
-            if result.is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            result
-        }
-        _ => Err(ReportError::UnknownFormat { path: path.into() }),
+    save(&FitFigure { data: &data, title }, path, (opts.width, opts.height))
+}
+
+struct FitFigure<'a> {
+    data: &'a PlotData,
+    title: &'a str,
+}
+
+impl Figure for FitFigure<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String> {
+        draw(root, self.data, self.title)
     }
 }
 
@@ -152,7 +122,7 @@ impl PlotData {
             let law = law_line(&curves.points[first], lo, hi, grid_points.max(2), predict);
             runs.push(RunSeries {
                 name: curves.runs.get(r).map_or_else(|| format!("run {r}"), |run| run.name.clone()),
-                colour: PALETTE[runs.len() % PALETTE.len()],
+                colour: style::colour(runs.len()),
                 fit: group.iter().filter(|&&i| !is_held(i)).map(xy).collect(),
                 held: group.iter().filter(|&&i| is_held(i)).map(xy).collect(),
                 law,
@@ -208,27 +178,6 @@ fn ranges(runs: &[RunSeries]) -> ((f64, f64), (f64, f64)) {
     ((x0 / 1.25, x1 * 1.25), (y0, y1))
 }
 
-/// Tick positions 1, 2, 5 × 10^k inside `[lo, hi]`; only powers of ten when the range spans more than four
-/// decades (plotters' own log axis labels powers of ten only, which leaves one or two labels on a typical
-/// curve spanning a decade or two).
-fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    let mantissas: &[f64] = if hi / lo > 1e4 { &[1.0] } else { &[1.0, 2.0, 5.0] };
-    let (k0, k1) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
-    (k0..=k1)
-        .flat_map(|k| mantissas.iter().map(move |m| m * 10f64.powi(k)))
-        .filter(|&t| t >= lo && t <= hi)
-        .collect()
-}
-
-/// `1e9` → "1e9", `2.5e8` → "2.5e8": compact labels for a log axis of token counts.
-fn token_label(x: &f64) -> String {
-    let s = format!("{x:e}");
-    match s.split_once('e') {
-        Some((m, e)) if m.len() > 4 => format!("{:.1}e{e}", m.parse::<f64>().unwrap_or(0.0)),
-        _ => s,
-    }
-}
-
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     data: &PlotData,
@@ -243,7 +192,7 @@ fn draw<DB: DrawingBackend>(
         .margin(18)
         .x_label_area_size(55)
         .y_label_area_size(70)
-        .build_cartesian_2d((x0..x1).log_scale().with_key_points(log_ticks(x0, x1)), y0..y1)
+        .build_cartesian_2d((x0..x1).log_scale().with_key_points(style::log_ticks(x0, x1)), y0..y1)
         .map_err(e)?;
     chart
         .configure_mesh()
@@ -251,7 +200,7 @@ fn draw<DB: DrawingBackend>(
         .y_desc("loss")
         .y_labels(8)
         .max_light_lines(4)
-        .x_label_formatter(&token_label)
+        .x_label_formatter(&|x| style::count_label(*x))
         .y_label_formatter(&|y| format!("{y:.2}"))
         .label_style((font::FAMILY, 16))
         .axis_desc_style((font::FAMILY, 18))
@@ -300,16 +249,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn log_ticks_use_1_2_5_or_decades() {
-        assert_eq!(log_ticks(4e7, 5.4e9), [5e7, 1e8, 2e8, 5e8, 1e9, 2e9, 5e9]);
-        assert_eq!(log_ticks(0.5, 2e5), [1.0, 10.0, 100.0, 1e3, 1e4, 1e5]);
-    }
-
-    #[test]
     fn y_range_follows_data_not_a_wild_law() {
         let run = |law: Vec<(f64, f64)>| RunSeries {
             name: "r".into(),
-            colour: PALETTE[0],
+            colour: style::PALETTE[0],
             fit: vec![(1e8, 3.0), (1e9, 2.0)],
             held: vec![],
             law: vec![law],
@@ -321,13 +264,6 @@ mod tests {
         // A law inside the data leaves just the 5 % margins.
         let (_, (y0, y1)) = ranges(&[run(vec![(1e8, 2.9), (1e9, 2.1)])]);
         assert!((y1 - 3.05).abs() < 1e-12 && (y0 - 1.95).abs() < 1e-12, "{y0} {y1}");
-    }
-
-    #[test]
-    fn token_labels_are_compact() {
-        assert_eq!(token_label(&1e9), "1e9");
-        assert_eq!(token_label(&2.5e8), "2.5e8");
-        assert_eq!(token_label(&3.333333e7), "3.3e7");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Plots for p2law: a fitted law drawn over the loss curves it was fitted to.
+//! Plots and reports for p2law: a fitted law drawn over the loss curves it was fitted to, point charts
+//! (predicted against observed, residuals, trends), and the `p2law report` assembly ([`report`]).
 //!
 //! [`plot_fit`] takes the curves, which points were held out, and the law as a closure (`&Point -> loss`), so
 //! this crate does not depend on how a law was fitted. Output is PNG or SVG by the file's extension, written
@@ -7,8 +8,21 @@
 
 pub mod fit_plot;
 pub mod font;
+pub mod report;
+pub mod residuals;
+mod save;
+pub mod scatter;
+mod style;
+pub mod text;
+pub mod trend;
+mod xy;
 
 pub use fit_plot::{plot_fit, plot_fit_with, PlotOptions};
+pub use report::{generate, Report, ReportOptions};
+pub use residuals::plot_residuals;
+pub use scatter::plot_predicted_vs_observed;
+pub use trend::plot_trend;
+pub use xy::Series;
 
 use std::path::PathBuf;
 
@@ -23,6 +37,8 @@ pub enum ReportError {
     UnknownFormat { path: PathBuf },
     #[error("{}: point {index} has a non-finite or non-positive d or loss ({d}, {loss}); cannot place it on a log axis", path.display())]
     BadPoint { path: PathBuf, index: usize, d: f64, loss: f64 },
+    #[error("{}: series {series:?} has a point ({x}, {y}) that cannot be drawn (non-finite, or x ≤ 0 on a log axis)", path.display())]
+    BadValue { path: PathBuf, series: String, x: f64, y: f64 },
     #[error("{}: drawing failed: {message}", path.display())]
     Draw { path: PathBuf, message: String },
     #[error("{}: cannot write: {source}", path.display())]

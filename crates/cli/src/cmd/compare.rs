@@ -4,7 +4,7 @@ use clap::Parser;
 use p2law_law::{FitMetrics, Law};
 use serde::Serialize;
 
-use super::fit::{metrics_row, score, METRICS_HEADER};
+use super::fit::{metrics_row, METRICS_HEADER};
 use super::lawargs::{parse_holdout, DataArgs, FitArgs};
 use super::table::render;
 
@@ -44,20 +44,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Resolve every law before any fitting, so a typo fails at once.
     let laws: Vec<Law> = args.laws.iter().map(|name| Law::builtin(name.trim())).collect::<Result<_, _>>()?;
     let opts = args.fit.options()?;
-    let split =
-        args.holdout.as_deref().map(parse_holdout).transpose()?.map(|h| h.split(&curves)).transpose()?;
-    let (fit_points, held_points) = match &split {
-        Some(s) => (s.fit.as_slice(), Some(s.held.as_slice())),
-        None => (curves.points.as_slice(), None),
-    };
+    let holdout = args.holdout.as_deref().map(parse_holdout).transpose()?;
 
     let mut rows = Vec::with_capacity(laws.len());
     for law in &laws {
-        let fit = p2law_law::fit(law, fit_points, &opts)?;
-        let metrics = FitMetrics {
-            fit: score(law, &fit.params, fit_points)?,
-            holdout: held_points.map(|h| score(law, &fit.params, h)).transpose()?,
-        };
+        let p2law_law::Evaluation { fit, metrics, .. } =
+            p2law_law::evaluate(law, &curves, holdout.as_ref(), &opts)?;
         rows.push(Row {
             law: law.name.clone(),
             expr: law.source.clone(),

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Parser;
 use p2law_law::bootstrap::{bootstrap, interval, BootstrapOptions};
 use p2law_law::fit_file::BootstrapDraws;
@@ -47,29 +46,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let law = args.law.resolve()?;
     let opts = args.fit.options()?;
     let holdout = args.holdout.as_deref().map(parse_holdout).transpose()?;
-    let split = holdout.as_ref().map(|h| h.split(&curves)).transpose()?;
-    let (fit_points, held_points) = match &split {
-        Some(s) => (s.fit.as_slice(), Some(s.held.as_slice())),
-        None => (curves.points.as_slice(), None),
-    };
-
-    let fit = p2law_law::fit(&law, fit_points, &opts)?;
-    let metrics = FitMetrics {
-        fit: score(&law, &fit.params, fit_points).context("scoring the fit set")?,
-        holdout: held_points
-            .map(|h| score(&law, &fit.params, h))
-            .transpose()
-            .context("scoring the held-out set")?,
-    };
+    let ev = p2law_law::evaluate(&law, &curves, holdout.as_ref(), &opts)?;
+    let (fit, metrics, fit_points) = (&ev.fit, ev.metrics.clone(), ev.fit_points(&curves));
     let bootstrap =
         (args.bootstrap > 0).then(|| bootstrap_draws(&law, fit_points, &opts, args.bootstrap)).transpose()?;
 
-    let file = fit_file(&law, &fit, metrics, fit_points, args.holdout.clone(), bootstrap);
+    let file = fit_file(&law, fit, metrics, fit_points, args.holdout.clone(), bootstrap);
     if let Some(path) = &args.out {
         file.write(path)?;
     }
     if let Some(path) = &args.plot {
-        let held = split.as_ref().map(|s| s.is_held.clone()).unwrap_or_default();
+        let held = ev.split.as_ref().map(|s| s.is_held.clone()).unwrap_or_default();
         let title = match &args.holdout {
             Some(h) => format!("{} law, holdout {h}", law.name),
             None => format!("{} law", law.name),
@@ -81,11 +68,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         let mut value = serde_json::to_value(&file)?;
         if args.verbose {
-            value["solutions"] = solutions_json(&fit);
+            value["solutions"] = solutions_json(fit);
         }
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        print_human(&file, &fit, args.verbose);
+        print_human(&file, fit, args.verbose);
     }
     Ok(())
 }
@@ -106,11 +93,6 @@ fn bootstrap_draws(
         tracing::warn!("bootstrap: {} of {replicates} replicate fits failed and are left out", b.failed);
     }
     Ok(BootstrapDraws { resamples: replicates, seed: opts.seed, level: LEVEL, draws: b.samples })
-}
-
-/// Metrics of `params` on `points`.
-pub fn score(law: &Law, params: &[f64], points: &[Point]) -> anyhow::Result<Metrics> {
-    Ok(Metrics::of(points, |p| law.predict(params, &p.vars))?)
 }
 
 fn fit_file(

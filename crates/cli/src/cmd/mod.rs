@@ -7,6 +7,7 @@ pub mod import;
 mod lawargs;
 pub mod plan;
 pub mod predict;
+pub mod report;
 pub mod synth;
 mod table;
 

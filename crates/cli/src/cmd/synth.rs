@@ -24,6 +24,10 @@ pub struct Args {
     /// Pruning rates (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "0.2,0.35,0.5,0.65")]
     pub rho: Vec<f64>,
+    /// Pruning-method labels (comma-separated): each gets its own runs from the same law, written with a
+    /// `method` column. None by default.
+    #[arg(long, value_delimiter = ',')]
+    pub methods: Vec<String>,
     /// Noise seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -38,7 +42,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(bad) = args.n0.iter().find(|n| !(n.is_finite() && **n > 0.0)) {
         anyhow::bail!("--n0 {bad} must be a positive parameter count");
     }
+    if let Some(bad) = args.methods.iter().find(|m| m.trim().is_empty() || m.contains(',')) {
+        anyhow::bail!("--methods {bad:?}: each method needs a non-empty name");
+    }
     let spec = SynthSpec {
+        methods: args.methods,
         n0s: args.n0,
         rhos: args.rho,
         points_per_run: args.points,

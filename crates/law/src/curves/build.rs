@@ -47,11 +47,26 @@ struct RunSeen {
 pub(crate) struct Builder {
     curves: Curves,
     seen: HashMap<String, RunSeen>,
+    /// Set aside rows with `rho` = 0 (unpruned runs) instead of rejecting them.
+    skip_unpruned: bool,
+    /// Names of the runs set aside, in the order first seen.
+    unpruned: Vec<String>,
 }
 
 impl Builder {
+    /// A builder that sets aside unpruned runs (`rho` = 0, e.g. pretraining curves) rather than failing on
+    /// them; [`Builder::finish_with_unpruned`] says which runs those were.
+    pub fn skipping_unpruned() -> Builder {
+        Builder { skip_unpruned: true, ..Builder::default() }
+    }
+
     pub fn finish(self) -> Curves {
         self.curves
+    }
+
+    /// The curves and the names of the unpruned runs set aside.
+    pub fn finish_with_unpruned(self) -> (Curves, Vec<String>) {
+        (self.curves, self.unpruned)
     }
 
     /// Validates one row and adds its point (and its run, the first time the run is named).
@@ -62,6 +77,12 @@ impl Builder {
         }
         let name = text(at, "run", run_cell)?
             .ok_or_else(|| CurveError::EmptyRun { path: at.path.to_path_buf(), line: at.line })?;
+        if self.skip_unpruned && optional(at, "rho", get("rho"), unit_from_zero)? == Some(0.0) {
+            if !self.unpruned.contains(&name) {
+                self.unpruned.push(name);
+            }
+            return Ok(());
+        }
         let n0 = required(at, "n0", &get, positive)?;
         let rho = required(at, "rho", &get, open_unit)?;
         let l0 = required(at, "l0", &get, positive)?;
@@ -166,6 +187,10 @@ fn positive(v: f64) -> Option<&'static str> {
 
 fn open_unit(v: f64) -> Option<&'static str> {
     (v <= 0.0 || v >= 1.0).then_some("in (0, 1)")
+}
+
+fn unit_from_zero(v: f64) -> Option<&'static str> {
+    (!(0.0..1.0).contains(&v)).then_some("in [0, 1)")
 }
 
 fn required<'a>(

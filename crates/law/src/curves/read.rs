@@ -65,6 +65,33 @@ pub fn read_curves<P: AsRef<Path>>(paths: &[P], format: Option<CurveFormat>) -> 
     Ok(builder.finish())
 }
 
+/// Post-training curves: what [`read_post_training_curves`] returns.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PostTraining {
+    /// The pruned runs (`rho` > 0).
+    pub curves: Curves,
+    /// Names of the unpruned runs (`rho` = 0) that were set aside, in the order first seen.
+    pub unpruned: Vec<String>,
+}
+
+/// Reads and merges curve files like [`read_curves`], but sets aside unpruned runs (`rho` = 0: the
+/// pretraining curves `p2law train` also writes) instead of rejecting them, and names them. Their other
+/// columns are not checked. Every other row is validated as usual.
+pub fn read_post_training_curves<P: AsRef<Path>>(
+    paths: &[P],
+    format: Option<CurveFormat>,
+) -> Result<PostTraining, CurveError> {
+    if paths.is_empty() {
+        return Err(CurveError::NoFiles);
+    }
+    let mut builder = Builder::skipping_unpruned();
+    for path in paths {
+        read_into(&mut builder, path.as_ref(), format)?;
+    }
+    let (curves, unpruned) = builder.finish_with_unpruned();
+    Ok(PostTraining { curves, unpruned })
+}
+
 /// Parses curve text already in memory; `path` is only used in error messages.
 pub fn parse_curves(text: &str, format: CurveFormat, path: &Path) -> Result<Curves, CurveError> {
     let mut builder = Builder::default();

@@ -194,6 +194,31 @@ fn points_by_run_sorts_by_d() {
     assert_eq!(c.points_by_run(), vec![vec![2, 3, 0], vec![1]]);
 }
 
+#[test]
+fn post_training_reading_sets_unpruned_runs_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.csv");
+    let text = format!("{HEADER}\npre,1e6,0,9,1,8\na,1e6,0.5,2,1,3\npre,1e6,0,9,2,7\na,1e6,0.5,2,2,2.5\n");
+    std::fs::write(&path, text).unwrap();
+    let got = read_post_training_curves(&[&path], None).unwrap();
+    assert_eq!(got.unpruned, ["pre"]);
+    assert_eq!(got.curves.runs.len(), 1);
+    assert_eq!(got.curves.points.len(), 2);
+    // The plain reader still rejects rho = 0, and a negative rate is an error either way.
+    assert!(read_curves(&[&path], None).is_err());
+    std::fs::write(&path, format!("{HEADER}\na,1e6,-0.1,2,1,3\n")).unwrap();
+    let err = read_post_training_curves(&[&path], None).unwrap_err().to_string();
+    assert!(err.contains("c.csv:2") && err.contains("rho"), "{err}");
+}
+
+#[test]
+fn select_runs_renumbers() {
+    let c = csv(&format!("{HEADER}\na,1,0.5,2,1,3\nb,1,0.6,2,1,3\nc,1,0.7,2,1,3\nb,1,0.6,2,2,3\n")).unwrap();
+    let s = c.select_runs(|r| r.name != "a");
+    assert_eq!(s.runs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["b", "c"]);
+    assert_eq!(s.points.iter().map(|p| p.run).collect::<Vec<_>>(), [0, 1, 0]);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 

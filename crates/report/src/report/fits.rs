@@ -1,0 +1,209 @@
+//! Fits and generalization protocols: every built-in law on every group of runs (one group per pruning
+//! method, plus all methods pooled), scored on all points and on the paper's three held-out splits.
+
+use std::collections::BTreeMap;
+
+use p2law_law::{evaluate, Curves, FitOptions, Holdout, Law, Metrics};
+use serde::Serialize;
+
+/// Group name for runs without a `method` label.
+pub const UNLABELLED: &str = "all";
+/// Group name for all methods together (only present when there are several methods).
+pub const POOLED: &str = "pooled";
+
+/// The generalization protocols, in the order reported.
+pub const PROTOCOLS: [(&str, &str); 3] = [
+    ("data:0.2", "fit the first 80 % of each curve, predict the last 20 %"),
+    ("largest-n0", "fit the smaller models, predict the largest"),
+    ("highest-rho", "fit the lower pruning rates, predict the highest"),
+];
+
+/// Runs fitted together.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub name: String,
+    pub curves: Curves,
+}
+
+/// The groups of `curves`: one per method (runs without one in [`UNLABELLED`]), then [`POOLED`] when there is
+/// more than one. With a single method its group is also the pooled one (last in the list either way).
+pub fn groups(curves: &Curves) -> Vec<Group> {
+    let mut names: Vec<String> = curves.runs.iter().map(method_of).collect();
+    names.sort();
+    names.dedup();
+    let mut groups: Vec<Group> = names
+        .iter()
+        .map(|name| Group { name: name.clone(), curves: curves.select_runs(|r| method_of(r) == *name) })
+        .collect();
+    if groups.len() > 1 {
+        groups.push(Group { name: POOLED.into(), curves: curves.clone() });
+    }
+    groups
+}
+
+/// A run's group name.
+pub fn method_of(run: &p2law_law::Run) -> String {
+    run.method.clone().unwrap_or_else(|| UNLABELLED.into())
+}
+
+/// One law's result on one group (and split).
+#[derive(Debug, Clone, Serialize)]
+pub struct LawScore {
+    pub law: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<BTreeMap<String, f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fit: Option<Metrics>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<Metrics>,
+    /// Why the fit or scoring failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Parameter values in the law's order (for predictions).
+    #[serde(skip)]
+    pub values: Vec<f64>,
+    /// `(observed, predicted)` loss of the held-out points.
+    #[serde(skip)]
+    pub held: Vec<(f64, f64)>,
+}
+
+/// Every law fitted to one group, on all its points.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupFits {
+    pub group: String,
+    pub n_runs: usize,
+    pub n_points: usize,
+    pub laws: Vec<LawScore>,
+}
+
+/// Every law on one protocol's split of one group, or why the protocol could not run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProtocolResult {
+    pub group: String,
+    pub protocol: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    pub laws: Vec<LawScore>,
+}
+
+/// Fits every law in `laws` to `group` with an optional holdout; failures are recorded, not raised.
+pub fn score_laws(
+    laws: &[Law],
+    group: &Group,
+    holdout: Option<&Holdout>,
+    opts: &FitOptions,
+) -> Vec<LawScore> {
+    laws.iter()
+        .map(|law| match evaluate(law, &group.curves, holdout, opts) {
+            Ok(ev) => {
+                let held = ev
+                    .held_points()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|p| (p.loss(), law.predict(&ev.fit.params, &p.vars)))
+                    .collect();
+                LawScore {
+                    law: law.name.clone(),
+                    params: Some(ev.fit.names.iter().cloned().zip(ev.fit.params.iter().copied()).collect()),
+                    fit: Some(ev.metrics.fit),
+                    holdout: ev.metrics.holdout,
+                    error: None,
+                    values: ev.fit.params.clone(),
+                    held,
+                }
+            }
+            Err(e) => LawScore {
+                law: law.name.clone(),
+                params: None,
+                fit: None,
+                holdout: None,
+                error: Some(e.to_string()),
+                values: Vec::new(),
+                held: Vec::new(),
+            },
+        })
+        .collect()
+}
+
+/// Every law on all of `group`'s points.
+pub fn fit_group(laws: &[Law], group: &Group, opts: &FitOptions) -> GroupFits {
+    GroupFits {
+        group: group.name.clone(),
+        n_runs: group.curves.runs.len(),
+        n_points: group.curves.points.len(),
+        laws: score_laws(laws, group, None, opts),
+    }
+}
+
+/// Every law on one protocol of `group`, unless the group cannot support it.
+pub fn run_protocol(laws: &[Law], group: &Group, spec: &str, opts: &FitOptions) -> ProtocolResult {
+    let result = |skipped, laws| ProtocolResult {
+        group: group.name.clone(),
+        protocol: spec.to_string(),
+        skipped,
+        laws,
+    };
+    if let Some(reason) = cannot_run(group, spec) {
+        return result(Some(reason), Vec::new());
+    }
+    let holdout = Holdout::parse(spec).expect("the protocol specs parse");
+    result(None, score_laws(laws, group, Some(&holdout), opts))
+}
+
+/// Why `spec` cannot split `group`, if it cannot.
+fn cannot_run(group: &Group, spec: &str) -> Option<String> {
+    let distinct = |value: fn(&p2law_law::Run) -> f64| {
+        let mut xs: Vec<f64> = group.curves.runs.iter().map(value).collect();
+        xs.sort_by(f64::total_cmp);
+        xs.dedup_by(|a, b| (*a - *b).abs() <= 1e-6 * b.abs());
+        xs.len()
+    };
+    match spec {
+        "largest-n0" if distinct(|r| r.n0) < 2 => {
+            Some("only one model size (n0) in this group: nothing smaller to fit on".into())
+        }
+        "highest-rho" if distinct(|r| r.rho) < 2 => {
+            Some("only one pruning rate in this group: nothing lower to fit on".into())
+        }
+        _ => match Holdout::parse(spec).and_then(|h| h.split(&group.curves)) {
+            Ok(_) => None,
+            Err(e) => Some(e.to_string()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p2law_law::synth::{generate, SynthSpec};
+
+    #[test]
+    fn groups_per_method_then_pooled() {
+        let spec =
+            SynthSpec { methods: vec!["b".into(), "a".into()], points_per_run: 3, ..Default::default() };
+        let g = groups(&generate(&spec));
+        let names: Vec<&str> = g.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", POOLED]);
+        assert_eq!((g[0].curves.runs.len(), g[2].curves.runs.len()), (12, 24));
+        let one = groups(&generate(&SynthSpec { points_per_run: 3, ..Default::default() }));
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].name, UNLABELLED);
+    }
+
+    #[test]
+    fn protocols_that_cannot_split_say_why() {
+        let spec = SynthSpec { n0s: vec![1e8], points_per_run: 6, ..Default::default() };
+        let group = groups(&generate(&spec)).remove(0);
+        let laws = [Law::builtin("p2-pruned-size").unwrap()];
+        let opts = FitOptions { starts: 8, ..Default::default() };
+        let r = run_protocol(&laws, &group, "largest-n0", &opts);
+        assert!(r.skipped.as_deref().unwrap().contains("one model size"), "{:?}", r.skipped);
+        assert!(r.laws.is_empty());
+        let r = run_protocol(&laws, &group, "highest-rho", &opts);
+        assert!(r.skipped.is_none());
+        let s = &r.laws[0];
+        assert!(s.error.is_none(), "{:?}", s.error);
+        assert_eq!(s.held.len(), 6, "one run at the highest rate, 6 points");
+        assert!(s.holdout.is_some());
+    }
+}

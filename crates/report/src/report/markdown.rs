@@ -1,0 +1,198 @@
+//! `report.md`: the [`Report`] for people — inputs, fit tables, protocols, plans, trends and figure links.
+
+use std::fmt::Write;
+
+use p2law_law::Metrics;
+
+use super::fits::{LawScore, PROTOCOLS};
+use super::Report;
+use crate::text::num;
+
+/// The markdown text of `report`.
+pub fn render(r: &Report) -> String {
+    let mut md = String::from("# P² Law report\n\n");
+    inputs(&mut md, r);
+    fits(&mut md, r);
+    protocols(&mut md, r);
+    plans(&mut md, r);
+    trends(&mut md, r);
+    figures(&mut md, r);
+    md
+}
+
+fn inputs(md: &mut String, r: &Report) {
+    let i = &r.inputs;
+    let _ = writeln!(md, "## Inputs\n");
+    let _ = writeln!(md, "- source: `{}` ({} curve file(s))", i.source.display(), i.files.len());
+    let _ = writeln!(md, "- {} pruned runs, {} points", i.n_runs, i.n_points);
+    let skipped = &i.skipped_unpruned;
+    if skipped.is_empty() {
+        let _ = writeln!(md, "- no unpruned runs (rho = 0) to skip");
+    } else {
+        let _ = writeln!(md, "- skipped {} unpruned run(s) (rho = 0): {}", skipped.len(), skipped.join(", "));
+    }
+    let _ = writeln!(md, "- laws: {}; {} starts per fit, seed {}\n", r.laws.join(", "), r.starts, r.seed);
+}
+
+const METRIC_HEADER: &str = "| r2 | huber | asd | asd_log | rmse | mape |";
+
+fn metric_cells(m: &Metrics) -> String {
+    format!(
+        "| {} | {} | {} | {} | {} | {} |",
+        num(m.r2, 5),
+        num(Some(m.huber), 3),
+        num(m.asd, 3),
+        num(m.asd_log, 3),
+        num(Some(m.rmse), 4),
+        num(Some(m.mape), 3)
+    )
+}
+
+fn fits(md: &mut String, r: &Report) {
+    let _ = writeln!(md, "## Fits on all points\n");
+    for g in &r.fits {
+        let _ = writeln!(md, "### {} ({} runs, {} points)\n", g.group, g.n_runs, g.n_points);
+        let _ = writeln!(md, "| law {METRIC_HEADER}\n|---|---|---|---|---|---|---|");
+        for s in &g.laws {
+            match &s.fit {
+                Some(m) => {
+                    let _ = writeln!(md, "| {} {}", s.law, metric_cells(m));
+                }
+                None => {
+                    let _ = writeln!(md, "| {} | fit failed: {} | | | | | |", s.law, one_line(s));
+                }
+            }
+        }
+        if let Some(p) = g.laws.iter().find(|s| s.law == "p2").and_then(|s| s.params.as_ref()) {
+            let params: Vec<String> = p.iter().map(|(k, v)| format!("{k} = {}", num(Some(*v), 4))).collect();
+            let _ = writeln!(md, "\np2 parameters: {}", params.join(", "));
+        }
+        md.push('\n');
+    }
+}
+
+fn protocols(md: &mut String, r: &Report) {
+    let _ = writeln!(md, "## Generalization protocols\n");
+    for (spec, what) in PROTOCOLS {
+        let _ = writeln!(md, "- `{spec}`: {what}");
+    }
+    md.push('\n');
+    for g in &r.fits {
+        let _ = writeln!(md, "### {}\n", g.group);
+        let runs: Vec<_> = r.protocols.iter().filter(|p| p.group == g.group).collect();
+        for p in runs.iter().filter(|p| p.skipped.is_some()) {
+            let _ = writeln!(md, "- `{}` not run: {}", p.protocol, p.skipped.as_deref().unwrap_or_default());
+        }
+        let rows: Vec<String> = runs
+            .iter()
+            .filter(|p| p.skipped.is_none())
+            .flat_map(|p| {
+                p.laws.iter().map(|s| match &s.holdout {
+                    Some(m) => format!(
+                        "| `{}` | {} | {} | {} | {} |",
+                        p.protocol,
+                        s.law,
+                        num(Some(m.mape), 3),
+                        num(m.r2, 4),
+                        num(Some(m.rmse), 3)
+                    ),
+                    None => format!("| `{}` | {} | failed: {} | | |", p.protocol, s.law, one_line(s)),
+                })
+            })
+            .collect();
+        if !rows.is_empty() {
+            if runs.iter().any(|p| p.skipped.is_some()) {
+                md.push('\n');
+            }
+            let _ = writeln!(md, "| protocol | law | held-out mape | held-out r2 | held-out rmse |");
+            let _ = writeln!(md, "|---|---|---|---|---|\n{}", rows.join("\n"));
+        }
+        md.push('\n');
+    }
+}
+
+fn plans(md: &mut String, r: &Report) {
+    let s = &r.plan_settings;
+    let _ = writeln!(md, "## Token-budget plans\n");
+    if r.plans.is_empty() {
+        let _ = writeln!(md, "No plans: the p2 law could not be fitted to the {} group.\n", r.plan_group);
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "From the p2 fit of the {} group. `d (gain)`: tokens after which the next {} tokens lower the loss by \
+         less than {}; `d (plateau)`: tokens after which the loss is within {} of its plateau.\n",
+        r.plan_group,
+        num(Some(s.per), 3),
+        s.min_gain,
+        s.within
+    );
+    let _ = writeln!(
+        md,
+        "| run | n0 | rho | l0 | observed d | observed loss | plateau loss | d (gain) | d (plateau) |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
+    for p in &r.plans {
+        let tail = match &p.error {
+            Some(e) => format!("no plan: {} | | |", e.replace('|', "/")),
+            None => {
+                format!("{} | {} | {} |", num(p.plateau_loss, 5), num(p.d_min_gain, 3), num(p.d_within, 3))
+            }
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {tail}",
+            p.run,
+            num(Some(p.n0), 3),
+            p.rho,
+            num(Some(p.l0), 4),
+            num(Some(p.observed_d), 3),
+            num(Some(p.observed_loss), 4)
+        );
+    }
+    md.push('\n');
+}
+
+fn trends(md: &mut String, r: &Report) {
+    let _ = writeln!(md, "## Trends the paper claims\n");
+    for (k, t) in r.trends.iter().enumerate() {
+        let _ = writeln!(
+            md,
+            "{}. **{}: {}** ({} of {} comparisons agree). Measure: {}.",
+            k + 1,
+            t.claim,
+            t.verdict.text(),
+            t.agreeing_pairs,
+            t.pairs,
+            t.measure
+        );
+        for c in &t.comparisons {
+            let values: Vec<String> = c
+                .values
+                .iter()
+                .map(|(x, v)| format!("{} → {}", num(Some(*x), 3), num(Some(*v), 4)))
+                .collect();
+            let at = c.at_d.map(|d| format!(" at d = {}", num(Some(d), 3))).unwrap_or_default();
+            let _ = writeln!(
+                md,
+                "   - {}{at}: {} ({}/{})",
+                c.setting,
+                values.join(", "),
+                c.agreeing_pairs,
+                c.pairs
+            );
+        }
+    }
+    md.push('\n');
+}
+
+fn figures(md: &mut String, r: &Report) {
+    let _ = writeln!(md, "## Figures\n");
+    for f in &r.figures {
+        let _ = writeln!(md, "- [{}]({}): {}\n\n  ![{}]({})\n", f.file, f.file, f.caption, f.kind, f.file);
+    }
+}
+
+fn one_line(s: &LawScore) -> String {
+    s.error.as_deref().unwrap_or("unknown error").replace(['|', '\n'], " ")
+}
