@@ -44,6 +44,8 @@ enum Command {
     Import(cmd::import::Args),
     /// Prune a model (depth, width, N:M, unstructured) and write a loadable HF directory.
     Prune(cmd::prune::Args),
+    /// Run a recipe: pretrain the base family, prune every way, post-train, report (resumable).
+    Sweep(cmd::sweep::Args),
     /// Pretrain or post-train a (pruned) model as RUN.toml says; resumable, writes the loss curve.
     Train(cmd::train::Args),
 }
@@ -62,6 +64,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(args) => cmd::data::run(args),
         Command::Import(args) => cmd::import::run(args),
         Command::Prune(args) => cmd::prune::run(args),
+        Command::Sweep(args) => cmd::sweep::run(args),
         Command::Train(args) => cmd::train::run(args),
     }
 }

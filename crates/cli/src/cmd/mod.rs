@@ -17,4 +17,5 @@ pub mod data;
 pub mod eval;
 pub mod info;
 pub mod prune;
+pub mod sweep;
 pub mod train;

@@ -64,6 +64,10 @@ pub struct Args {
     /// Held-out token shard for L0 and the pruned loss (default: heldout.bin beside --calib, if present).
     #[arg(long)]
     pub heldout: Option<PathBuf>,
+    /// Use this as L0 (the unpruned model's held-out loss, e.g. measured by the pretraining run on the
+    /// same slice its post-training curves use) instead of measuring it.
+    #[arg(long)]
+    pub l0: Option<f64>,
     /// Score at most this many held-out tokens.
     #[arg(long, default_value_t = 65_536)]
     pub eval_tokens: usize,
@@ -192,8 +196,14 @@ pub fn execute(args: &Args) -> anyhow::Result<Value> {
         let Some(ids) = &heldout_ids else { return Ok(None) };
         Ok(Some(p2law_model::eval::evaluate(m, ids, seq_len, args.batch, |_, _| ())?.loss))
     };
-    say("measuring the unpruned loss (L0)…");
-    let l0 = eval(&model)?;
+    let l0 = match args.l0 {
+        Some(l0) if l0.is_finite() && l0 > 0.0 => Some(l0),
+        Some(l0) => bail!("--l0 {l0}: must be a positive loss"),
+        None => {
+            say("measuring the unpruned loss (L0)…");
+            eval(&model)?
+        }
+    };
     say(&format!(
         "pruning ({} {}, rate {})…",
         request.method.name(),
@@ -217,6 +227,7 @@ pub fn execute(args: &Args) -> anyhow::Result<Value> {
         "n0": {"non_embedding": before.non_embedding, "total": before.total},
         "n": {"non_embedding": outcome.n, "total": after.total as u64 - zeroed},
         "l0": l0,
+        "l0_source": if args.l0.is_some() { "given (--l0)" } else { "measured on eval" },
         "loss_pruned": loss_pruned,
         "eval": heldout.as_ref().map(|p| json!({
             "data": p.display().to_string(),

@@ -14,7 +14,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use p2law_train::curve::CurvePoint;
 use p2law_train::trainer::{self, Control, Data, Progress, StepReport};
-use p2law_train::FileConfig;
+use p2law_train::{FileConfig, RunConfig};
 
 #[derive(Parser, Debug)]
 #[command(about = "Pretrain or post-train a model as RUN.toml says; writes the loss curve and checkpoints")]
@@ -45,13 +45,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         p2law_train::device::parse_device_name(&device).map_err(|msg| anyhow::anyhow!("--device: {msg}"))?;
         cfg.device = device;
     }
-    let setup = p2law_train::setup::open(&cfg).context("opening the model and data")?;
     let show = !args.quiet && !args.json && std::io::stderr().is_terminal();
-    let mut bar = Bar::new(show);
-    let data = Data { train: &setup.train, heldout: &setup.heldout };
     let control = Control { resume: args.resume, stop_after_steps: args.stop_after_steps };
-    let out =
-        trainer::train(&cfg, &setup.model, setup.meta, setup.masks, data, &setup.device, control, &mut bar)?;
+    let out = execute(&cfg, control, show)?;
 
     let curve = cfg.out_dir.join("curve.csv");
     let final_dir = out.finished.then(|| cfg.out_dir.join("final"));
@@ -76,6 +72,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Opens the model and data of a resolved run config and trains it (also used by `p2law sweep`).
+pub fn execute(cfg: &RunConfig, control: Control, show: bool) -> anyhow::Result<trainer::Outcome> {
+    let setup = p2law_train::setup::open(cfg).context("opening the model and data")?;
+    let mut bar = Bar::new(show);
+    let data = Data { train: &setup.train, heldout: &setup.heldout };
+    Ok(trainer::train(cfg, &setup.model, setup.meta, setup.masks, data, &setup.device, control, &mut bar)?)
 }
 
 /// Progress bar on stderr: step count, tokens/s, loss and ETA.

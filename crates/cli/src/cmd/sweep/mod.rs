@@ -1,0 +1,282 @@
+//! `p2law sweep RECIPE.toml`: pretrain the base family, prune it every way at every rate, post-train each
+//! pruned model, then write the report — resumable, idempotent, shareable.
+//!
+//! Layout of the sweep directory (`out` in the recipe):
+//! ```text
+//! configs/<run>.toml     every generated RUN.toml (rerunnable with `p2law train --config`)
+//! base/<model>/          pretraining runs (curve.csv, checkpoints/, final/)
+//! pruned/<model>-<method>-<rate>/   `p2law prune` outputs (HF dir + pruning.json [+ masks])
+//! runs/<model>-<method>-<rate>/     post-training runs: the curves the law is fitted to
+//! runs.sqlite            the run store of every training run
+//! claims/                lock files of work in progress
+//! report/                `p2law report runs/` at the end
+//! ```
+//! A unit of work is done when its output exists (`final/` of a run, `pruning.json` of a pruned model),
+//! so rerunning skips it. A killed sweep loses only the work in progress: a run resumes from its last
+//! checkpoint, a pruning (written under a temporary name, renamed at the end) starts over. Several sweeps
+//! can share a directory: each unit is claimed by a lock file ([`claim`]) and skipped by the others.
+//! L0 of a pretrained base is its final held-out loss on the same slice its post-training runs evaluate.
+
+mod claim;
+pub mod recipe;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use p2law_train::trainer::Control;
+use p2law_train::FileConfig;
+use recipe::{BaseModel, Recipe};
+
+#[derive(Parser, Debug)]
+#[command(about = "Run a recipe: pretrain, prune every way, post-train, report (resumable)")]
+pub struct Args {
+    /// The sweep recipe (TOML; see `recipes/` for presets).
+    #[arg(value_name = "RECIPE")]
+    pub recipe: PathBuf,
+    /// Skip the final report.
+    #[arg(long)]
+    pub no_report: bool,
+    /// No progress messages.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// What happened to each unit of work.
+#[derive(Default)]
+struct Tally {
+    done: usize,
+    skipped: usize,
+    busy: Vec<String>,
+    unreachable: Vec<String>,
+}
+
+struct Sweep<'a> {
+    recipe: &'a Recipe,
+    quiet: bool,
+    tally: Tally,
+}
+
+impl Sweep<'_> {
+    fn say(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("[sweep {}] {msg}", self.recipe.name);
+        }
+    }
+
+    fn dir(&self, sub: &str) -> PathBuf {
+        self.recipe.out.join(sub)
+    }
+
+    /// Writes the RUN.toml of one training run and runs it (resuming an interrupted one); `false` when
+    /// another sweep holds it.
+    fn train(
+        &mut self,
+        name: &str,
+        out: &Path,
+        model: toml::Table,
+        split: &str,
+        sections: &toml::Table,
+    ) -> anyhow::Result<bool> {
+        if out.join("final/config.json").is_file() {
+            self.tally.skipped += 1;
+            return Ok(true);
+        }
+        let Some(_claim) = claim::try_claim(&self.dir("claims"), name)? else {
+            self.tally.busy.push(name.into());
+            return Ok(false);
+        };
+        let mut t = sections.clone();
+        t.insert("name".into(), name.into());
+        t.insert("out".into(), out.display().to_string().into());
+        t.insert("store".into(), self.dir("runs.sqlite").display().to_string().into());
+        t.insert("seed".into(), (self.recipe.seed as i64).into());
+        t.insert("model".into(), model.into());
+        let mut data = toml::Table::new();
+        data.insert("dir".into(), self.recipe.data.display().to_string().into());
+        data.insert("train_split".into(), split.into());
+        t.insert("data".into(), data.into());
+        let path = self.dir("configs").join(format!("{name}.toml"));
+        std::fs::create_dir_all(self.dir("configs"))?;
+        p2law_law::atomic::write_atomic(&path, toml::to_string(&t)?.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        let cfg = FileConfig::load(&path).with_context(|| format!("generated config {}", path.display()))?;
+        let resume = out.join("run.toml").is_file();
+        self.say(&format!("{} {name}", if resume { "resuming" } else { "training" }));
+        let show = !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let outcome = super::train::execute(&cfg, Control { resume, stop_after_steps: None }, show)
+            .with_context(|| format!("run {name}"))?;
+        if !outcome.finished {
+            bail!("run {name} stopped before its last step");
+        }
+        self.tally.done += 1;
+        Ok(true)
+    }
+
+    /// The base model's directory and L0, pretraining it first when the recipe gives an `arch`.
+    fn base(&mut self, m: &BaseModel) -> anyhow::Result<Option<(PathBuf, Option<f64>)>> {
+        if let Some(dir) = &m.hf_dir {
+            return Ok(Some((dir.clone(), None)));
+        }
+        let out = self.dir("base").join(&m.name);
+        let mut model = toml::Table::new();
+        model.insert("arch".into(), m.arch.clone().expect("checked: arch or hf_dir").into());
+        let sections = self.recipe.pretrain.clone().expect("checked: arch needs [pretrain]");
+        if !self.train(&format!("{}-base", m.name), &out, model, "pretrain", &sections)? {
+            return Ok(None);
+        }
+        Ok(Some((out.join("final"), Some(final_val_loss(&out.join("curve.csv"))?))))
+    }
+
+    fn prune(
+        &mut self,
+        run: &str,
+        base: &Path,
+        l0: Option<f64>,
+        method: &str,
+        rate: f64,
+    ) -> anyhow::Result<Option<PathBuf>> {
+        let out = self.dir("pruned").join(run);
+        if out.join("pruning.json").is_file() {
+            self.tally.skipped += 1;
+            return Ok(Some(out));
+        }
+        let Some(_claim) = claim::try_claim(&self.dir("claims"), &format!("prune-{run}"))? else {
+            self.tally.busy.push(format!("prune {run}"));
+            return Ok(None);
+        };
+        let grid = &self.recipe.prune;
+        let eval_tokens =
+            self.recipe.posttrain.get("eval").and_then(|e| e.get("tokens")).and_then(|v| v.as_integer());
+        let args = super::prune::Args {
+            model: base.to_path_buf(),
+            method: method.into(),
+            criterion: ["nm", "unstructured"]
+                .contains(&method)
+                .then(|| grid.criterion.clone().unwrap_or("wanda".into())),
+            rate: Some(rate),
+            pattern: grid.pattern.clone().unwrap_or("2:4".into()),
+            contiguous: false,
+            width_axes: grid.width_axes.clone().unwrap_or("hidden".into()),
+            calib: self.recipe.data.join("calib.bin"),
+            samples: grid.calib_samples.unwrap_or(32),
+            seq_len: grid.calib_seq_len.unwrap_or(128),
+            seed: self.recipe.seed,
+            batch: 8,
+            heldout: Some(self.recipe.data.join("heldout.bin")),
+            l0,
+            eval_tokens: eval_tokens.map_or(65_536, |t| t as usize),
+            out: out.clone(),
+            overwrite: false,
+            dtype: "f32".into(),
+            device: "cpu".into(),
+            json: false,
+            quiet: true,
+        };
+        self.say(&format!("pruning {run}"));
+        match super::prune::execute(&args) {
+            Ok(record) => {
+                self.say(&format!(
+                    "pruned {run}: rho {:.4}, loss {:.4} → {:.4}",
+                    record["rho"].as_f64().unwrap_or(f64::NAN),
+                    record["l0"].as_f64().unwrap_or(f64::NAN),
+                    record["loss_pruned"].as_f64().unwrap_or(f64::NAN)
+                ));
+                self.tally.done += 1;
+                Ok(Some(out))
+            }
+            // A rate the model's granularity cannot reach (e.g. depth 0.15 of a 2-layer model) is a
+            // hole in the grid, not a failure of the sweep.
+            Err(e) if format!("{e:#}").contains("unreachable") => {
+                self.say(&format!("skipping {run}: {e:#}"));
+                self.tally.unreachable.push(run.into());
+                Ok(None)
+            }
+            Err(e) => Err(e.context(format!("pruning {run}"))),
+        }
+    }
+}
+
+/// The last `val_loss` of a curve file written by `p2law train`.
+fn final_val_loss(curve: &Path) -> anyhow::Result<f64> {
+    let text = std::fs::read_to_string(curve).with_context(|| format!("reading {}", curve.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "val_loss")
+        .with_context(|| format!("{}: no val_loss column", curve.display()))?;
+    let last = lines
+        .filter(|l| !l.trim().is_empty())
+        .last()
+        .with_context(|| format!("{}: no rows", curve.display()))?;
+    let v = last.split(',').nth(col).unwrap_or("");
+    v.parse::<f64>().with_context(|| format!("{}: last val_loss {v:?} is not a number", curve.display()))
+}
+
+/// `0.25` → `r0.25` (run names keep the rate readable).
+fn rate_tag(rate: f64) -> String {
+    format!("r{}", rate)
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let recipe = Recipe::load(&args.recipe)?;
+    for split in ["pretrain", "posttrain", "heldout", "calib"] {
+        let path = recipe.data.join(format!("{split}.bin"));
+        if !path.is_file() {
+            bail!("{}: missing; build the token shards first with `p2law data build`", path.display());
+        }
+    }
+    let mut sweep = Sweep { recipe: &recipe, quiet: args.quiet, tally: Tally::default() };
+    for m in &recipe.models {
+        let Some((base, l0)) = sweep.base(m)? else { continue };
+        for method in &recipe.prune.methods {
+            for &rate in &recipe.prune.rates {
+                let run = format!("{}-{method}-{}", m.name, rate_tag(rate));
+                let Some(pruned) = sweep.prune(&run, &base, l0, method, rate)? else { continue };
+                let mut model = toml::Table::new();
+                model.insert("hf_dir".into(), pruned.display().to_string().into());
+                sweep.train(
+                    &run,
+                    &recipe.out.join("runs").join(&run),
+                    model,
+                    "posttrain",
+                    &recipe.posttrain,
+                )?;
+            }
+        }
+    }
+    let t = &sweep.tally;
+    sweep.say(&format!(
+        "{} done, {} already done, {} held by other sweeps, {} unreachable",
+        t.done,
+        t.skipped,
+        t.busy.len(),
+        t.unreachable.len()
+    ));
+    if !t.busy.is_empty() {
+        sweep.say(&format!("still running elsewhere: {}", t.busy.join(", ")));
+    }
+    if !args.no_report && t.busy.is_empty() {
+        let out = recipe.out.join("report");
+        p2law_report::generate(&recipe.out.join("runs"), &out, &p2law_report::ReportOptions::default())?;
+        sweep.say(&format!("report: {}", out.join("report.md").display()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_val_loss_reads_the_last_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("curve.csv");
+        std::fs::write(&p, "run,d,val_loss\na,1,5.5\na,2,4.25\n").unwrap();
+        assert_eq!(final_val_loss(&p).unwrap(), 4.25);
+        std::fs::write(&p, "run,d\na,1\n").unwrap();
+        assert!(final_val_loss(&p).is_err());
+        assert_eq!(rate_tag(0.25), "r0.25");
+    }
+}

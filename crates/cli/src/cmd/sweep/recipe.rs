@@ -1,0 +1,191 @@
+//! The sweep recipe (TOML): the base family, how to pretrain it, the pruning grid and how to post-train.
+//!
+//! ```toml
+//! name = "micro"
+//! out = "../runs/micro"          # sweep directory, relative to the recipe
+//! data = "../data/corpus"        # token shards from `p2law data build`
+//!
+//! [[models]]                     # the base family: `arch` (config.json keys) or `hf_dir`
+//! name = "llama-s"
+//! arch = { architectures = ["LlamaForCausalLM"], hidden_size = 32, ... }
+//!
+//! [pretrain]                     # RUN.toml sections for every base model trained from scratch
+//! train = { tokens = 262144, batch_tokens = 4096, seq_len = 64, micro_batch = 16, lr = 3e-3 }
+//! eval = { every_tokens = 65536, tokens = 16384 }
+//!
+//! [prune]                        # methods × rates (the sparse methods with `criterion`)
+//! methods = ["depth", "width", "nm", "unstructured"]
+//! rates = [0.15, 0.25, 0.35]
+//!
+//! [posttrain]                    # RUN.toml sections for every pruned model
+//! train = { tokens = 131072, ... }
+//! eval = { every_tokens = 8192, tokens = 16384 }
+//! ```
+//!
+//! Unknown keys are errors. `pretrain` and `posttrain` are passed to `p2law train` as they are (see
+//! `p2law_train::config` for their keys); the sweep adds `name`, `out`, `store`, `seed`, `[model]` and
+//! `[data]`, and writes each generated RUN.toml under `<out>/configs/` so any run can be rerun by hand.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    pub name: String,
+    /// Sweep directory: configs/, base/, pruned/, runs/, runs.sqlite, report/.
+    pub out: PathBuf,
+    /// Token-shard folder (pretrain, posttrain, heldout, calib splits).
+    pub data: PathBuf,
+    /// Seeds pretraining and post-training data order and calibration. Default 0.
+    #[serde(default)]
+    pub seed: u64,
+    pub models: Vec<BaseModel>,
+    pub pretrain: Option<toml::Table>,
+    pub prune: PruneGrid,
+    pub posttrain: toml::Table,
+}
+
+/// One member of the base family.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseModel {
+    /// Letters, digits, `.`, `_`, `-`; prefixes every run of this model.
+    pub name: String,
+    /// Pretrain from scratch with these config.json keys.
+    pub arch: Option<toml::Table>,
+    /// Or start from this Hugging Face directory (not pretrained by the sweep).
+    pub hf_dir: Option<PathBuf>,
+}
+
+/// The pruning grid.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PruneGrid {
+    /// Any of depth, width, nm, unstructured.
+    pub methods: Vec<String>,
+    /// Target rates, each in (0, 1).
+    pub rates: Vec<f64>,
+    /// Criterion of the sparse methods. Default wanda.
+    pub criterion: Option<String>,
+    /// N:M pattern. Default 2:4.
+    pub pattern: Option<String>,
+    /// Width axes. Default hidden.
+    pub width_axes: Option<String>,
+    /// Calibration sequences. Default 32.
+    pub calib_samples: Option<usize>,
+    /// Tokens per calibration sequence. Default 128.
+    pub calib_seq_len: Option<usize>,
+}
+
+impl Recipe {
+    /// Reads and checks `path`; relative paths become relative to its folder.
+    pub fn load(path: &Path) -> anyhow::Result<Recipe> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut r: Recipe =
+            toml::from_str(&text).with_context(|| format!("{}: invalid recipe", path.display()))?;
+        // Absolute, because the generated RUN.toml files live in another folder.
+        let base = std::path::absolute(path.parent().unwrap_or(Path::new(".")))
+            .with_context(|| format!("{}: cannot resolve its folder", path.display()))?;
+        r.out = base.join(&r.out);
+        r.data = base.join(&r.data);
+        for m in &mut r.models {
+            if let Some(d) = &m.hf_dir {
+                m.hf_dir = Some(base.join(d));
+            }
+        }
+        r.check().with_context(|| format!("{}", path.display()))?;
+        Ok(r)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        let name_ok =
+            |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !name_ok(&self.name) {
+            bail!("name {:?}: use letters, digits, `.`, `_`, `-`", self.name);
+        }
+        if self.models.is_empty() {
+            bail!("models: the recipe names no base model");
+        }
+        for (i, m) in self.models.iter().enumerate() {
+            if !name_ok(&m.name) {
+                bail!("models[{i}].name {:?}: use letters, digits, `.`, `_`, `-`", m.name);
+            }
+            if m.arch.is_some() == m.hf_dir.is_some() {
+                bail!("models[{i}] ({}): give exactly one of `arch` or `hf_dir`", m.name);
+            }
+            if m.arch.is_some() && self.pretrain.is_none() {
+                bail!("models[{i}] ({}): pretraining from `arch` needs a [pretrain] section", m.name);
+            }
+            if self.models[..i].iter().any(|o| o.name == m.name) {
+                bail!("models[{i}]: the name {:?} is used twice", m.name);
+            }
+        }
+        if self.prune.methods.is_empty() || self.prune.rates.is_empty() {
+            bail!("prune: needs at least one method and one rate");
+        }
+        for m in &self.prune.methods {
+            if !["depth", "width", "nm", "unstructured"].contains(&m.as_str()) {
+                bail!("prune.methods: unknown method {m:?}; use depth, width, nm or unstructured");
+            }
+        }
+        for r in &self.prune.rates {
+            if !(r.is_finite() && *r > 0.0 && *r < 1.0) {
+                bail!("prune.rates: {r} is outside (0, 1)");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        name = "t"
+        out = "sweep"
+        data = "tokens"
+        [[models]]
+        name = "a"
+        arch = { architectures = ["LlamaForCausalLM"] }
+        [pretrain]
+        train = { tokens = 1 }
+        [prune]
+        methods = ["depth"]
+        rates = [0.25]
+        [posttrain]
+        train = { tokens = 1 }
+    "#;
+
+    fn load(text: &str) -> anyhow::Result<Recipe> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.toml");
+        std::fs::write(&path, text).unwrap();
+        Recipe::load(&path)
+    }
+
+    #[test]
+    fn good_recipe_resolves_paths() {
+        let r = load(GOOD).unwrap();
+        assert!(r.out.is_absolute() && r.out.ends_with("sweep"));
+    }
+
+    #[test]
+    fn bad_recipes_name_the_field() {
+        for (from, to, want) in [
+            ("rates = [0.25]", "rates = [1.5]", "prune.rates"),
+            ("methods = [\"depth\"]", "methods = [\"deep\"]", "unknown method"),
+            ("name = \"a\"", "name = \"a/b\"", "models[0].name"),
+            ("data = \"tokens\"", "data = \"tokens\"\ncolour = 1", "unknown field"),
+            ("[pretrain]\n        train = { tokens = 1 }", "", "needs a [pretrain]"),
+        ] {
+            let text = GOOD.replace(from, to);
+            assert_ne!(text, GOOD, "{from}");
+            let e = format!("{:#}", load(&text).unwrap_err());
+            assert!(e.contains(want), "{want}: {e}");
+        }
+    }
+}
