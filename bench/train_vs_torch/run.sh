@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Training-step speed and loss parity: p2law-train vs PyTorch eager (CPU, f32), same machine, same model.
+#   bench/train_vs_torch/run.sh [STEPS_A=30] [STEPS_B=20]
+# Two Llama configs, vocabulary 4096, sequences of 256, 16 sequences (4096 tokens) per step:
+#   A = d_model 128, 4 layers, 4 heads, FFN 352;   B = d_model 256, 6 layers, 8 heads, FFN 704.
+# For each, crates/train/examples/train_bench.rs opens the run like `p2law train`, writes the starting
+# weights (HF directory) and every micro-batch, then trains, timing each optimizer step (forward, backward,
+# clipping, AdamW; evaluation and checkpoints only at the end, outside the timed steps). torch_side.py loads
+# the same weights into transformers' LlamaForCausalLM and replays the same batches, learning rates, AdamW
+# settings and clipping. Prints tokens/s (median over steps after 3 warm-up steps), the ratio ours/torch,
+# and the largest per-step training-loss difference.
+# Data: the token shards of `p2law data build` ($P2LAW_DATA, default data/corpus), split `pretrain`.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+steps_a="${1:-30}"
+steps_b="${2:-20}"
+data="${P2LAW_DATA:-$root/data/corpus}"
+out="${P2LAW_BENCH_OUT:-$root/target/bench/train_vs_torch}"
+[ -f "$data/manifest.json" ] || { echo "no token shards in $data: run \`p2law data build\` or set P2LAW_DATA" >&2; exit 2; }
+data="$(cd "$data" && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+(cd "$root" && cargo build --release --quiet -p p2law-train --example train_bench)
+python="$("$root/scripts/venv.sh" model | tail -n 1)"
+
+# config NAME HIDDEN LAYERS HEADS FFN STEPS
+config() {
+  local dir="$out/$1" tokens=$(( $6 * 4096 ))
+  rm -rf "$dir" && mkdir -p "$dir"
+  cat > "$dir/RUN.toml" <<TOML
+name = "bench-$1"
+out = "run"
+seed = 1
+
+[model.arch]
+architectures = ["LlamaForCausalLM"]
+vocab_size = 4096
+hidden_size = $2
+intermediate_size = $5
+num_hidden_layers = $3
+num_attention_heads = $4
+num_key_value_heads = $4
+max_position_embeddings = 256
+rms_norm_eps = 1e-5
+rope_theta = 10000.0
+tie_word_embeddings = false
+
+[data]
+dir = "$data"
+train_split = "pretrain"
+heldout_split = "heldout"
+
+[train]
+tokens = $tokens
+batch_tokens = 4096
+seq_len = 256
+micro_batch = 16
+lr = 1e-3
+warmup_tokens = 8192
+schedule = "cosine"
+weight_decay = 0.1
+beta2 = 0.95
+grad_clip = 1.0
+
+[eval]
+every_tokens = $tokens
+tokens = 4096
+
+[checkpoint]
+every_tokens = $tokens
+keep = 1
+TOML
+  echo "$dir"
+}
+
+for spec in "A 128 4 4 352 $steps_a" "B 256 6 8 704 $steps_b"; do
+  set -- $spec
+  dir="$(config "$@")"
+  echo "== $1: ours (crates/train/examples/train_bench.rs)" >&2
+  "$CARGO_TARGET_DIR/release/examples/train_bench" "$dir/RUN.toml" "$dir/bench"
+  echo "== $1: PyTorch (bench/train_vs_torch/torch_side.py)" >&2
+  "$python" "$here/torch_side.py" "$dir/bench" > "$dir/bench/torch.json"
+done
+
+"$python" - "$out" <<'PY'
+import json, statistics, sys
+out = sys.argv[1]
+WARMUP = 3
+for name, desc in [("A", "d128 L4 H4 FFN352"), ("B", "d256 L6 H8 FFN704")]:
+    r = json.load(open(f"{out}/{name}/bench/steps.json"))
+    t = json.load(open(f"{out}/{name}/bench/torch.json"))
+    tok = r["batch_tokens"]
+    ours = tok / statistics.median(s["secs"] for s in r["steps"][WARMUP:])
+    theirs = tok / statistics.median(s["secs"] for s in t["steps"][WARMUP:])
+    diffs = [abs(a["loss"] - b["loss"]) for a, b in zip(r["steps"], t["steps"])]
+    worst = max(range(len(diffs)), key=diffs.__getitem__)
+    print(f"{name} ({desc}, {len(r['steps'])} steps of {tok} tokens; threads ours {r['threads']}, torch {t['threads']} / torch {t['torch']})")
+    print(f"   tokens/s  ours {ours:9.0f}   torch {theirs:9.0f}   ratio ours/torch {ours / theirs:.2f}")
+    print(f"   loss step 1  ours {r['steps'][0]['loss']:.6f}  torch {t['steps'][0]['loss']:.6f};  "
+          f"last  ours {r['steps'][-1]['loss']:.6f}  torch {t['steps'][-1]['loss']:.6f}")
+    print(f"   max |loss ours - torch| over {len(diffs)} steps: {diffs[worst]:.3e} (step {worst + 1});  "
+          f"first 10 steps: {max(diffs[:10]):.3e}")
+PY
