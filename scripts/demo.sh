@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: build p2law, then run the law engine end to end on synthetic post-training
+# The main job on a fresh machine: build p2law, run the law engine end to end on synthetic post-training
 # curves (fit with a held-out split and bootstrap intervals, a plot, a model-selection table, a prediction
-# and a token-budget plan), and build the public-domain corpus (download, tokenizer, token shards).
-# Outputs go to out/demo/ (curves, FIT.json, fit.png) and data/corpus/.
+# and a token-budget plan), build the public-domain corpus (download, tokenizer, token shards), then the
+# `micro` sweep: pretrain two tiny Llamas, prune them by depth, width, 2:4 and unstructured Wanda, post-train
+# every pruned model and write the report.
+# Outputs go to out/demo/ (curves, FIT.json, fit.png), data/corpus/ and runs/micro/ (report/report.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The dev profile optimises dependencies (Cargo.toml), so it runs nearly as fast as --release and shares
@@ -29,4 +31,8 @@ $p2law plan --fit "$out/fit.json" --n0 3e8 --rho 0.35 --l0 3.1 --min-gain 1e-3 -
 echo; echo "== 5. the public-domain corpus: fetch, train a 4096-token BPE, pack four disjoint splits"
 $p2law data build --quiet
 
-echo; echo "done: $out/fit.png, $out/fit.json, data/corpus/"
+echo; echo "== 6. the micro sweep: pretrain → prune (4 methods × 2 rates) → post-train → report (a few minutes)"
+$p2law sweep recipes/micro.toml
+sed -n '/^## Trends/,/^## Figures/p' runs/micro/report/report.md
+
+echo; echo "done: $out/fit.png, $out/fit.json, data/corpus/, runs/micro/report/report.md"

@@ -206,10 +206,8 @@ fn final_val_loss(curve: &Path) -> anyhow::Result<f64> {
         .iter()
         .position(|h| *h == "val_loss")
         .with_context(|| format!("{}: no val_loss column", curve.display()))?;
-    let last = lines
-        .filter(|l| !l.trim().is_empty())
-        .last()
-        .with_context(|| format!("{}: no rows", curve.display()))?;
+    let last =
+        lines.rfind(|l| !l.trim().is_empty()).with_context(|| format!("{}: no rows", curve.display()))?;
     let v = last.split(',').nth(col).unwrap_or("");
     v.parse::<f64>().with_context(|| format!("{}: last val_loss {v:?} is not a number", curve.display()))
 }
