@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use p2law_model::checkpoint::dtype_from_name;
 
 #[derive(Parser, Debug)]
 #[command(about = "Mean token cross-entropy and perplexity of a model over a token stream")]
@@ -33,12 +32,9 @@ pub struct Args {
     /// Use only the first N tokens of the stream.
     #[arg(long)]
     pub max_tokens: Option<usize>,
-    /// Compute dtype: f32, bf16 or f16.
-    #[arg(long, default_value = "f32")]
-    pub dtype: String,
-    /// cpu or cuda (cuda needs a build with `--features cuda`).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// Compute dtype and device.
+    #[command(flatten)]
+    pub compute: super::compute::Compute,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -48,13 +44,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let dtype = dtype_from_name(&args.dtype)
-        .with_context(|| format!("--dtype {:?}: use f32, bf16 or f16", args.dtype))?;
-    let device = match args.device.as_str() {
-        "cpu" => candle_core::Device::Cpu,
-        "cuda" => candle_core::Device::new_cuda(0).context("--device cuda")?,
-        other => bail!("--device {other:?}: use cpu or cuda"),
-    };
+    let (dtype, device) = args.compute.resolve()?;
     let (config, model) = p2law_model::load_hf_dir(&args.model, dtype, &device)
         .with_context(|| format!("loading model {}", args.model.display()))?;
     let mut ids =

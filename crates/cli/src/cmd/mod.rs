@@ -12,6 +12,7 @@ pub mod synth;
 mod table;
 
 // Model pipeline.
+mod compute;
 pub mod convert;
 pub mod data;
 pub mod eval;

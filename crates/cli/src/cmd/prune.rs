@@ -12,9 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use candle_core::Device;
 use clap::Parser;
-use p2law_model::checkpoint::dtype_from_name;
 use p2law_model::{Config, Model, ParamCounts, SaveOptions};
 use p2law_prune::apply::{self, Calibration, Method, Request, WidthAxes};
 use p2law_prune::NmPattern;
@@ -77,12 +75,9 @@ pub struct Args {
     /// Replace an existing output directory (only once the new one is complete).
     #[arg(long)]
     pub overwrite: bool,
-    /// Compute dtype: f32, bf16 or f16 (weights are saved in it).
-    #[arg(long, default_value = "f32")]
-    pub dtype: String,
-    /// cpu or cuda (cuda needs a build with `--features cuda`).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// Compute dtype and device (pruned weights are saved in the dtype).
+    #[command(flatten)]
+    pub compute: super::compute::Compute,
     /// Print pruning.json instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -151,6 +146,9 @@ fn request(args: &Args) -> anyhow::Result<Request> {
 /// Everything `p2law prune` does, returning the `pruning.json` record (also used by `p2law sweep`).
 pub fn execute(args: &Args) -> anyhow::Result<Value> {
     let request = request(args)?;
+    if let Some(l0) = args.l0.filter(|l0| !(l0.is_finite() && *l0 > 0.0)) {
+        bail!("--l0 {l0}: must be a positive loss");
+    }
     let config_path = args.model.join("config.json");
     let config =
         Config::from_file(&config_path).with_context(|| format!("reading {}", config_path.display()))?;
@@ -162,13 +160,7 @@ pub fn execute(args: &Args) -> anyhow::Result<Value> {
         let sibling = args.calib.with_file_name("heldout.bin");
         sibling.is_file().then_some(sibling)
     });
-    let dtype = dtype_from_name(&args.dtype)
-        .with_context(|| format!("--dtype {:?}: use f32, bf16 or f16", args.dtype))?;
-    let device = match args.device.as_str() {
-        "cpu" => Device::Cpu,
-        "cuda" => Device::new_cuda(0).context("--device cuda")?,
-        other => bail!("--device {other:?}: use cpu or cuda"),
-    };
+    let (dtype, device) = args.compute.resolve()?;
     let seq_len = args.seq_len.min(config.max_position_embeddings);
     let calib_ids = p2law_data::ShardReader::open(&args.calib)
         .with_context(|| format!("--calib {}", args.calib.display()))?;
@@ -197,8 +189,7 @@ pub fn execute(args: &Args) -> anyhow::Result<Value> {
         Ok(Some(p2law_model::eval::evaluate(m, ids, seq_len, args.batch, |_, _| ())?.loss))
     };
     let l0 = match args.l0 {
-        Some(l0) if l0.is_finite() && l0 > 0.0 => Some(l0),
-        Some(l0) => bail!("--l0 {l0}: must be a positive loss"),
+        Some(l0) => Some(l0),
         None => {
             say("measuring the unpruned loss (L0)…");
             eval(&model)?
@@ -236,7 +227,7 @@ pub fn execute(args: &Args) -> anyhow::Result<Value> {
         })),
         "calibration": {
             "source": args.calib.display().to_string(),
-            "samples": args.samples, "seq_len": seq_len, "seed": args.seed,
+            "samples": args.samples, "seq_len": seq_len, "seed": args.seed, "offsets": starts,
         },
         "source_model": args.model.display().to_string(),
         "masks": outcome.masks.as_ref().map(|_| "masks.safetensors"),

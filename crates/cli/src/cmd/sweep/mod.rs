@@ -168,8 +168,7 @@ impl Sweep<'_> {
             eval_tokens: eval_tokens.map_or(65_536, |t| t as usize),
             out: out.clone(),
             overwrite: false,
-            dtype: "f32".into(),
-            device: "cpu".into(),
+            compute: Default::default(),
             json: false,
             quiet: true,
         };
