@@ -5,10 +5,6 @@
 
 mod cmd;
 
-// mimalloc: candle allocates many short-lived tensors; the system allocator is markedly slower for that.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -70,6 +66,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() {
+    p2law_train::alloc::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),

@@ -22,6 +22,7 @@
 //! ```
 
 use candle_core::Tensor;
+use rayon::prelude::*;
 
 use crate::error::{PruneError, Result};
 use crate::matrix::activations_f64;
@@ -81,7 +82,7 @@ impl BoundaryInfluence {
         Self { boundaries, sums: vec![0.0; boundaries * boundaries], tokens: 0 }
     }
 
-    /// Adds one batch: the `layers + 1` hidden states, each `(..., hidden)`.
+    /// Adds one batch: the `layers + 1` hidden states, each `(..., hidden)` of one shape.
     pub fn add(&mut self, hidden: &[Tensor]) -> Result<()> {
         if hidden.len() != self.boundaries {
             return Err(PruneError::ShapeMismatch {
@@ -90,15 +91,43 @@ impl BoundaryInfluence {
                 got: hidden.len().to_string(),
             });
         }
-        let mut tokens = 0;
-        for s in 0..self.boundaries {
-            for e in s + 1..self.boundaries {
-                let (sum, t) = influence_sum(&hidden[s], &hidden[e])?;
-                self.sums[s * self.boundaries + e] += sum;
-                tokens = t;
-            }
+        let dims = hidden[0].dims();
+        if let Some(h) = hidden.iter().find(|h| h.dims() != dims) {
+            return Err(PruneError::ShapeMismatch {
+                what: "block influence hidden states".into(),
+                expected: format!("{dims:?}"),
+                got: format!("{:?}", h.dims()),
+            });
         }
-        self.tokens += tokens;
+        let width = (*dims.last().unwrap_or(&0)).max(1);
+        // Why each boundary is converted and normed once: every pair of boundaries is compared, and
+        // converting per pair made this quadratic in the layer count times the activation size.
+        let data = hidden
+            .iter()
+            .map(|h| activations_f64("block influence hidden state", h, width).map(|(_, d)| d))
+            .collect::<Result<Vec<_>>>()?;
+        let norms: Vec<Vec<f64>> = data
+            .iter()
+            .map(|d| d.chunks(width).map(|x| x.iter().map(|v| v * v).sum::<f64>().sqrt().max(EPS)).collect())
+            .collect();
+        let pairs: Vec<(usize, usize)> =
+            (0..self.boundaries).flat_map(|s| (s + 1..self.boundaries).map(move |e| (s, e))).collect();
+        let sums: Vec<f64> = pairs
+            .par_iter()
+            .map(|&(s, e)| {
+                let tokens = data[s].chunks(width).zip(data[e].chunks(width));
+                tokens
+                    .zip(norms[s].iter().zip(&norms[e]))
+                    .map(|((x, y), (nx, ny))| {
+                        1.0 - x.iter().zip(y).map(|(p, q)| p * q).sum::<f64>() / (nx * ny)
+                    })
+                    .sum()
+            })
+            .collect();
+        for ((s, e), sum) in pairs.into_iter().zip(sums) {
+            self.sums[s * self.boundaries + e] += sum;
+        }
+        self.tokens += norms[0].len();
         Ok(())
     }
 

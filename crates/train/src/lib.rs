@@ -15,6 +15,7 @@
 //! plugs in `p2law-model` and `p2law-data`.
 
 pub mod adamw;
+pub mod alloc;
 pub mod checkpoint;
 pub mod clip;
 pub mod config;
