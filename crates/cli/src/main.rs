@@ -66,7 +66,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() {
-    p2law_train::alloc::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),

@@ -38,8 +38,8 @@ impl Progress for Steps {
 }
 
 fn main() -> Result<(), p2law_train::error::BoxError> {
-    // As the `p2law` binary does.
-    p2law_train::alloc::keep_freed_memory();
+    // As `p2law train` does.
+    let _keep = p2law_train::alloc::KeepFreedMemory::new();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [config, out] = args.as_slice() else {
         return Err("usage: train_bench RUN.toml OUT_DIR".into());

@@ -77,6 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// Opens the model and data of a resolved run config and trains it (also used by `p2law sweep`).
 pub fn execute(cfg: &RunConfig, control: Control, show: bool) -> anyhow::Result<trainer::Outcome> {
     let setup = p2law_train::setup::open(cfg).context("opening the model and data")?;
+    let _keep = p2law_train::alloc::KeepFreedMemory::new();
     let mut bar = Bar::new(show);
     let data = Data { train: &setup.train, heldout: &setup.heldout };
     Ok(trainer::train(cfg, &setup.model, setup.meta, setup.masks, data, &setup.device, control, &mut bar)?)
