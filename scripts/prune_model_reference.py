@@ -60,13 +60,15 @@ def layer_inputs(model, ids, batch):
 
     def hook(_module, args, kwargs):
         captured["x"].append(args[0] if args else kwargs["hidden_states"])
-        captured["kwargs"] = {k: v for k, v in kwargs.items() if k != "hidden_states"}
+        # No KV cache: layers are replayed batch by batch, and a cache would let one batch attend to another.
+        skip = {"hidden_states", "cache", "past_key_values", "past_key_value", "use_cache"}
+        captured["kwargs"] = {k: v for k, v in kwargs.items() if k not in skip}
         raise Stop
 
     handle = model.model.layers[0].register_forward_pre_hook(hook, with_kwargs=True)
     for b in range(0, ids.shape[0], batch):
         try:
-            model(ids[b:b + batch])
+            model(ids[b:b + batch], use_cache=False)
         except Stop:
             pass
     handle.remove()

@@ -75,7 +75,11 @@ impl Calibration {
 
     /// The embedded batches, (B, T, C) each: the hidden states entering layer 0.
     pub(crate) fn embed(&self, model: &Model) -> Result<Vec<Tensor>> {
-        Ok(self.batches.iter().map(|ids| model.embed(ids)).collect::<candle_core::Result<_>>()?)
+        Ok(self
+            .batches
+            .iter()
+            .map(|ids| Ok(model.embed(ids)?.detach()))
+            .collect::<candle_core::Result<_>>()?)
     }
 }
 
@@ -83,10 +87,19 @@ impl Calibration {
 pub(crate) fn tapped(block: &Block, x: &Tensor, ctx: &Context) -> Result<(Tensor, Vec<(Tap, Tensor)>)> {
     let mut seen = Vec::with_capacity(4);
     let out = block.forward_tapped(x, ctx, &mut |tap, a| {
-        seen.push((tap, a.clone()));
+        seen.push((tap, a.detach()));
         Ok(())
     })?;
-    Ok((out, seen))
+    Ok((out.detach(), seen))
+}
+
+/// `block` on `x` without the autograd graph.
+///
+/// Why detached: the weights are trainable variables, so every result would otherwise keep its inputs
+/// alive for a backward pass that never comes — calibration states carried from layer to layer held every
+/// intermediate activation of every earlier layer (tens of GB on a 135M-parameter model).
+pub(crate) fn forward(block: &Block, x: &Tensor, ctx: &Context) -> Result<Tensor> {
+    Ok(block.forward(x, ctx)?.detach())
 }
 
 /// `samples` start offsets of `seq_len`-token windows in a stream of `stream_len` tokens, seeded. Windows

@@ -8,7 +8,7 @@ use candle_core::Tensor;
 use p2law_model::{Config, Model, ParamCounts};
 use serde_json::json;
 
-use super::calibrate::Calibration;
+use super::calibrate::{forward, Calibration};
 use crate::depth::{select_layers_contiguous, select_layers_greedy, BoundaryInfluence, LayerSelection};
 use crate::error::Result;
 
@@ -48,7 +48,7 @@ pub(crate) fn prune(
     for x in calib.embed(model)? {
         let mut hidden = vec![x];
         for block in model.layers() {
-            let next = block.forward(hidden.last().expect("starts non-empty"), &ctx)?;
+            let next = forward(block, hidden.last().expect("starts non-empty"), &ctx)?;
             hidden.push(next);
         }
         table.add(&hidden)?;

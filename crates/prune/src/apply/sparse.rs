@@ -19,7 +19,7 @@ use candle_core::Tensor;
 use p2law_model::{Config, Model, ParamCounts, Tap};
 use serde_json::json;
 
-use super::calibrate::{tapped, Calibration};
+use super::calibrate::{forward, tapped, Calibration};
 use crate::calib::{InputStats, StatsNeed};
 use crate::criterion::wanda::wanda_scores;
 use crate::criterion::{Criterion, Sparsity};
@@ -228,10 +228,7 @@ pub(crate) fn prune(
         }
         if need != StatsNeed::None && layer + 1 < cfg.num_layers {
             let ctx = model.context(calib.seq_len())?;
-            xs = xs
-                .iter()
-                .map(|x| model.layers()[layer].forward(x, &ctx))
-                .collect::<candle_core::Result<_>>()?;
+            xs = xs.iter().map(|x| forward(&model.layers()[layer], x, &ctx)).collect::<Result<_>>()?;
         }
     }
     Ok((masks, details))

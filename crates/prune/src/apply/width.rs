@@ -194,7 +194,7 @@ fn importance(model: &Model, calib: &Calibration) -> Result<Importance> {
             }
             x = out;
         }
-        hidden[2 * layers].add(&model.final_norm(&x)?)?;
+        hidden[2 * layers].add(&model.final_norm(&x)?.detach())?;
     }
     let scores = |v: &[ActivationImportance]| v.iter().map(|a| a.importance()).collect::<Vec<_>>();
     Ok(Importance { hidden: sum_importance(&scores(&hidden))?, ffn: scores(&ffn), heads: scores(&heads) })
