@@ -2,7 +2,7 @@
 //! sweeps sharing one directory without doing any unit twice. (`recipes/micro.toml` is the same code path
 //! on the real corpus, run by the README's main command.)
 
-mod common;
+use super::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

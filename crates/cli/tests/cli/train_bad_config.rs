@@ -1,7 +1,7 @@
 //! `p2law train` refuses bad configs before training starts (issue 6): the command fails, the message
 //! names the offending key, and no run directory is created. Shards are built here (tests/common).
 
-mod common;
+use super::common;
 
 use std::path::Path;
 use std::process::Command;
