@@ -6,7 +6,7 @@
 //!
 //! What a curve file's columns become: `run` → [`Run::name`]; `n0, rho, l0` → the run and every point's
 //! `vars`; `n, d, loss` → the point's `vars` (`n` defaults to `n0 · (1 - rho)`); `method, model, family` → the
-//! run's labels. The other optional columns (`n0_total, split, step, lr`) and any unknown column are accepted
+//! run's labels; `rho_target` → [`Run::rho_target`]. The other optional columns (`n0_total, split, step, lr`) and any unknown column are accepted
 //! and not stored: the law does not use them.
 
 mod build;
@@ -62,6 +62,9 @@ pub struct Run {
     /// Model or family labels, when given.
     pub model: Option<String>,
     pub family: Option<String>,
+    /// The rate the pruning aimed at (`rho_target` column), when given: whole layers or channels make the
+    /// achieved `rho` differ by model, so runs of one nominal rate are compared by this.
+    pub rho_target: Option<f64>,
 }
 
 /// A set of runs and their points. Points of a run need not be contiguous or sorted.

@@ -222,6 +222,7 @@ pub fn import_log_bytes(
         method: run.method.clone(),
         model: run.model.clone(),
         family: run.family.clone(),
+        rho_target: None,
     };
     Ok(Imported {
         curves: Curves { runs: vec![r], points },

@@ -124,6 +124,10 @@ pub struct EvalSection {
     /// Evaluate every this many training tokens (rounded up to steps), and after the last step.
     /// Default: a tenth of `train.tokens`.
     pub every_tokens: Option<u64>,
+    /// Instead of `every_tokens`: evaluate at this many steps spaced evenly in log(step), from the first
+    /// step to the last (fewer when steps coincide), since a scaling law's D spans decades.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub points: Option<u64>,
     /// Size of the fixed held-out slice: the first this many tokens of the held-out split. Default 65536.
     pub tokens: Option<u64>,
     /// Sequences per evaluation forward pass. Default `train.micro_batch`.
@@ -174,6 +178,8 @@ pub struct RunConfig {
     pub adamw: AdamWParams,
     pub grad_clip: f64,
     pub eval_every_steps: u64,
+    /// Evaluation steps spaced in log(step) (`eval.points`); when set, `eval_every_steps` is unused.
+    pub eval_log_steps: Option<Vec<u64>>,
     pub eval_tokens: u64,
     pub eval_micro_batch: usize,
     pub checkpoint_every_steps: u64,
@@ -308,6 +314,13 @@ impl FileConfig {
             decay,
         };
 
+        if self.eval.points.is_some() && self.eval.every_tokens.is_some() {
+            return Err(bad("eval.points", "give either eval.points or eval.every_tokens, not both".into()));
+        }
+        if self.eval.points == Some(0) {
+            return Err(bad("eval.points", "must be at least 1".into()));
+        }
+        let eval_log_steps = self.eval.points.map(|p| log_spaced_steps(total_steps, p));
         let eval_every = self.eval.every_tokens.unwrap_or((t.tokens / 10).max(t.batch_tokens));
         let eval_tokens = self.eval.tokens.unwrap_or(65_536);
         let eval_micro = self.eval.micro_batch.unwrap_or(t.micro_batch);
@@ -356,7 +369,8 @@ impl FileConfig {
                 ..t.clone()
             },
             eval: EvalSection {
-                every_tokens: Some(eval_every),
+                every_tokens: self.eval.points.is_none().then_some(eval_every),
+                points: self.eval.points,
                 tokens: Some(eval_tokens),
                 micro_batch: Some(eval_micro),
             },
@@ -381,6 +395,7 @@ impl FileConfig {
             adamw,
             grad_clip,
             eval_every_steps: eval_every.div_ceil(t.batch_tokens),
+            eval_log_steps,
             eval_tokens,
             eval_micro_batch: eval_micro as usize,
             checkpoint_every_steps: ckpt_every.div_ceil(t.batch_tokens),
@@ -395,19 +410,31 @@ impl RunConfig {
     /// step budgets as comments.
     pub fn to_run_toml(&self) -> String {
         let body = toml::to_string(&self.file).expect("FileConfig serializes to TOML");
+        let eval = match &self.eval_log_steps {
+            Some(steps) => format!("at steps {steps:?}"),
+            None => format!("every {} steps", self.eval_every_steps),
+        };
         format!(
             "{body}\n# Resolved: {} steps of {} tokens ({} micro-batches of {} × {}), warmup {} steps,\n\
-             # eval every {} steps on {} held-out tokens, checkpoint every {} steps.\n",
+             # eval {eval} on {} held-out tokens, checkpoint every {} steps.\n",
             self.total_steps,
             self.batch_tokens,
             self.accum,
             self.micro_batch,
             self.seq_len,
             self.schedule.warmup_steps,
-            self.eval_every_steps,
             self.eval_tokens,
             self.checkpoint_every_steps
         )
+    }
+
+    /// Whether the held-out slice is evaluated after step `step` (always after the last).
+    pub fn evaluates_after(&self, step: u64) -> bool {
+        step == self.total_steps
+            || match &self.eval_log_steps {
+                Some(steps) => steps.binary_search(&step).is_ok(),
+                None => step % self.eval_every_steps == 0,
+            }
     }
 
     /// Whether two configs describe the same run (all but the device, which a resumed run may change).
@@ -415,6 +442,20 @@ impl RunConfig {
         let strip = |f: &FileConfig| FileConfig { device: None, ..f.clone() };
         strip(&self.file) == strip(&other.file)
     }
+}
+
+/// `points` steps in `1..=total` spaced evenly in log(step), rounded, without repeats; always ends at `total`.
+fn log_spaced_steps(total: u64, points: u64) -> Vec<u64> {
+    let mut steps: Vec<u64> = (0..points)
+        .map(|i| {
+            let f = if points == 1 { 1.0 } else { i as f64 / (points - 1) as f64 };
+            ((total as f64).powf(f).round() as u64).clamp(1, total)
+        })
+        .collect();
+    steps.push(total);
+    steps.sort_unstable();
+    steps.dedup();
+    steps
 }
 
 fn absolute(p: &Path) -> PathBuf {

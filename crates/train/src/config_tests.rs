@@ -102,3 +102,23 @@ fn model_must_be_given_exactly_once() {
     );
     assert!(err(&missing_file).contains("`model.config`"), "{}", err(&missing_file));
 }
+
+#[test]
+fn log_spaced_evaluation_points() {
+    let text = BASE.replace("tokens = 10_000", "tokens = 102_400") + "[eval]\npoints = 5\n";
+    let c = resolve(&text).unwrap();
+    assert_eq!(c.total_steps, 100);
+    assert_eq!(c.eval_log_steps.as_deref(), Some(&[1, 3, 10, 32, 100][..]));
+    let evaluated: Vec<u64> = (1..=100).filter(|&s| c.evaluates_after(s)).collect();
+    assert_eq!(evaluated, [1, 3, 10, 32, 100]);
+    // run.toml keeps `points` and resolves to the same run.
+    let again = resolve(&c.to_run_toml()).unwrap();
+    assert_eq!(again, c);
+    assert!(c.to_run_toml().contains("eval at steps [1, 3, 10, 32, 100]"));
+    // More points than steps: every step once.
+    let dense = resolve(&(BASE.to_string() + "[eval]\npoints = 50\n")).unwrap();
+    assert_eq!(dense.eval_log_steps.unwrap(), (1..=9).collect::<Vec<_>>());
+    let both = BASE.to_string() + "[eval]\npoints = 5\nevery_tokens = 1024\n";
+    assert!(err(&both).contains("not both"), "{}", err(&both));
+    assert!(err(&(BASE.to_string() + "[eval]\npoints = 0\n")).contains("eval.points"));
+}

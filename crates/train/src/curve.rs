@@ -1,7 +1,8 @@
 //! The run's loss curve, `curve.csv`, written one row per held-out evaluation as training goes.
 //!
 //! Columns (formats.md, curve-file schema): `run,n0,rho,l0,d,loss,step,lr,train_loss,val_loss,tokens_per_s`,
-//! then `method` and `n` when the run knows them (from `pruning.json`). `d` is post-training tokens seen,
+//! then `method`, `n` and `rho_target` when the run knows them (from `pruning.json`) and `family` (the
+//! model's `model_type`, so a report can group Llama and Qwen2 runs). `d` is post-training tokens seen,
 //! `loss` equals `val_loss` (the law is fitted to held-out loss), `train_loss` is the mean training loss of
 //! the steps since the previous row. Each row is fsynced when written, so a killed run keeps every row it
 //! printed; on resume the rows after the checkpoint's step are dropped and training re-creates them.
@@ -27,6 +28,10 @@ pub struct CurveMeta {
     pub method: Option<String>,
     /// Parameters after pruning (non-embedding), when known.
     pub n: Option<f64>,
+    /// The pruning's target rate, when known.
+    pub rho_target: Option<f64>,
+    /// Architecture family (`llama`, `qwen2`), when known.
+    pub family: Option<String>,
 }
 
 /// One evaluation.
@@ -56,21 +61,28 @@ impl CurveWriter {
     /// Starts `path` with only the header (replacing any file there).
     pub fn create(path: &Path, meta: CurveMeta) -> Result<CurveWriter> {
         check_text(path, "run", &meta.run)?;
-        if let Some(m) = &meta.method {
-            check_text(path, "method", m)?;
+        for (field, value) in [("method", &meta.method), ("family", &meta.family)] {
+            if let Some(v) = value {
+                check_text(path, field, v)?;
+            }
         }
         fsio::write_atomic(path, format!("{}\n", header(&meta)).as_bytes())?;
         Self::open_append(path, meta)
     }
 
     /// Re-opens `path` for a resumed run: keeps the header and the rows with `step <= through_step`, drops
-    /// later ones (written after the checkpoint the run resumes from), and appends from there.
-    pub fn resume(path: &Path, meta: CurveMeta, through_step: u64) -> Result<CurveWriter> {
+    /// later ones (written after the checkpoint the run resumes from), and appends from there. A file begun
+    /// without the `rho_target` and `family` columns (by an older p2law) keeps its columns.
+    pub fn resume(path: &Path, mut meta: CurveMeta, through_step: u64) -> Result<CurveWriter> {
         let text = std::fs::read_to_string(path).map_err(TrainError::io(path))?;
         // A row cut short by a crash has no final newline: it was never complete, so it is not kept.
         let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
         let mut lines = complete.lines();
         let head = lines.next().unwrap_or_default();
+        let older = CurveMeta { rho_target: None, family: None, ..meta.clone() };
+        if head != header(&meta) && head == header(&older) {
+            meta = older;
+        }
         if head != header(&meta) {
             return Err(TrainError::Curve {
                 path: path.to_path_buf(),
@@ -117,6 +129,12 @@ impl CurveWriter {
         if let Some(n) = m.n {
             row.push_str(&format!(",{n}"));
         }
+        if let Some(target) = m.rho_target {
+            row.push_str(&format!(",{target}"));
+        }
+        if let Some(family) = &m.family {
+            row.push_str(&format!(",{family}"));
+        }
         row.push('\n');
         self.file.write_all(row.as_bytes()).map_err(TrainError::io(&self.path))?;
         self.file.sync_data().map_err(TrainError::io(&self.path))
@@ -130,6 +148,12 @@ fn header(meta: &CurveMeta) -> String {
     }
     if meta.n.is_some() {
         cols.push("n");
+    }
+    if meta.rho_target.is_some() {
+        cols.push("rho_target");
+    }
+    if meta.family.is_some() {
+        cols.push("family");
     }
     cols.join(",")
 }
@@ -184,6 +208,8 @@ mod tests {
             l0: 4.25,
             method: method.map(Into::into),
             n: None,
+            rho_target: None,
+            family: None,
         }
     }
 
@@ -222,6 +248,18 @@ mod tests {
         // A different run's header is refused rather than mixed in.
         let err = CurveWriter::resume(&path, meta(Some("depth")), 2).err().unwrap().to_string();
         assert!(err.contains("header"), "{err}");
+        // A curve begun without `family` keeps its columns when a newer writer resumes it.
+        let newer = CurveMeta { rho_target: Some(0.5), family: Some("qwen2".into()), ..meta(None) };
+        let mut w = CurveWriter::resume(&path, newer.clone(), 3).unwrap();
+        w.append(&point(4)).unwrap();
+        assert!(!std::fs::read_to_string(&path).unwrap().contains("qwen2"));
+        let fresh = dir.path().join("fresh.csv");
+        CurveWriter::create(&fresh, newer).unwrap().append(&point(1)).unwrap();
+        let text = std::fs::read_to_string(&fresh).unwrap();
+        assert!(text.starts_with(
+            "run,n0,rho,l0,d,loss,step,lr,train_loss,val_loss,tokens_per_s,rho_target,family\n"
+        ));
+        assert!(text.ends_with(",12.5,0.5,qwen2\n"), "{text}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! Run constants from a pruned model's `pruning.json` (formats.md): n0, rho, l0, method, n.
+//! Run constants from a pruned model's `pruning.json` (formats.md): n0, rho, l0, method, n, target_rho.
 //!
 //! The pruning stage writes more fields (criterion, calibration set, kept indices…); only these five are
-//! read here and the rest are ignored. Counts may be a number or an object with a `non_embedding` entry
+//! read here (`target_rho` becomes the curve's `rho_target`) and the rest are ignored. Counts may be a number or an object with a `non_embedding` entry
 //! (`"n": {"non_embedding": 1.2e6, "total": 3.4e6}`), because the law's N is the non-embedding count.
 //!
 //! ```
@@ -66,7 +66,11 @@ pub fn from_pruning_json(json: &Value, path: &Path) -> Result<RunMeta> {
         None | Some(Value::Null) => None,
         Some(v) => Some(v.as_str().ok_or_else(|| bad("method", "not a string"))?.to_string()),
     };
-    Ok(RunMeta { n0, rho, l0, method, n: count("n")? })
+    let rho_target = match json.get("target_rho") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_f64().ok_or_else(|| bad("target_rho", "not a number"))?),
+    };
+    Ok(RunMeta { n0, rho, l0, method, n: count("n")?, rho_target, family: None })
 }
 
 #[cfg(test)]
@@ -77,7 +81,10 @@ mod tests {
     #[test]
     fn plain_numbers_and_missing_optionals() {
         let m = from_pruning_json(&json!({"n0": 5e5, "rho": 0.25}), Path::new("p.json")).unwrap();
-        assert_eq!(m, RunMeta { n0: 5e5, rho: 0.25, l0: None, method: None, n: None });
+        assert_eq!(
+            m,
+            RunMeta { n0: 5e5, rho: 0.25, l0: None, method: None, n: None, rho_target: None, family: None }
+        );
     }
 
     #[test]

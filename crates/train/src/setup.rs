@@ -103,10 +103,19 @@ pub fn open(cfg: &RunConfig) -> Result<Setup> {
     let model = HfModel { model, source: source.clone(), tokenizer_dir: Some(cfg.data_dir.clone()) };
 
     // Run constants: from pruning.json, else the model is its own unpruned N0 and l0 is measured.
-    let meta = match source.as_deref().map(load_pruning_meta).transpose()?.flatten() {
+    let mut meta = match source.as_deref().map(load_pruning_meta).transpose()?.flatten() {
         Some(meta) => meta,
-        None => RunMeta { n0: counts.non_embedding as f64, rho: 0.0, l0: None, method: None, n: None },
+        None => RunMeta {
+            n0: counts.non_embedding as f64,
+            rho: 0.0,
+            l0: None,
+            method: None,
+            n: None,
+            rho_target: None,
+            family: None,
+        },
     };
+    meta.family = Some(model.model.config().architecture.model_type().to_string());
     let masks = match source.as_ref().map(|d| d.join("masks.safetensors")).filter(|p| p.is_file()) {
         Some(path) => Some(Masks::load(&path, &model.params())?),
         None => None,

@@ -57,6 +57,10 @@ pub struct RunMeta {
     pub method: Option<String>,
     /// Non-embedding parameters after pruning, when known.
     pub n: Option<f64>,
+    /// The pruning's target rate (`pruning.json`'s `target_rho`), when known.
+    pub rho_target: Option<f64>,
+    /// Architecture family (`config.json`'s `model_type`: `llama`, `qwen2`), when known.
+    pub family: Option<String>,
 }
 
 /// How this invocation runs.
@@ -234,6 +238,8 @@ pub fn train<M: LanguageModel>(
         l0: state.l0,
         method: meta.method.clone(),
         n: meta.n,
+        rho_target: meta.rho_target,
+        family: meta.family.clone(),
     };
     let curve_path = cfg.out_dir.join("curve.csv");
     let mut curve = if state.step > 0 {
@@ -301,7 +307,7 @@ fn run_loop<M: LanguageModel>(
         });
 
         let last = state.step == cfg.total_steps;
-        if state.step % cfg.eval_every_steps == 0 || last {
+        if cfg.evaluates_after(state.step) {
             let val_loss = heldout_loss(t.model, heldout)?;
             let point = CurvePoint {
                 d: state.tokens,

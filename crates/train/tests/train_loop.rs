@@ -41,7 +41,7 @@ fn run(
 }
 
 fn scratch_meta() -> RunMeta {
-    RunMeta { n0: 1024.0, rho: 0.0, l0: None, method: None, n: None }
+    RunMeta { n0: 1024.0, rho: 0.0, l0: None, method: None, n: None, rho_target: None, family: None }
 }
 
 /// Every column but the measured throughput.
@@ -145,8 +145,15 @@ fn sparse_post_training_keeps_masks_exact_and_lowers_loss() {
         masks.insert(name.to_string(), Tensor::from_vec(keep, (32, 16), &Device::Cpu).unwrap());
     }
     let mask_of = masks.clone();
-    let meta =
-        RunMeta { n0: 1056.0, rho: 0.5, l0: None, method: Some("unstructured".into()), n: Some(528.0) };
+    let meta = RunMeta {
+        n0: 1056.0,
+        rho: 0.5,
+        l0: None,
+        method: Some("unstructured".into()),
+        n: Some(528.0),
+        rho_target: Some(0.5),
+        family: Some("llama".into()),
+    };
     let out = run(&config, &model, meta, Some(Masks::from_tensors(masks)), &s, Control::default()).unwrap();
 
     for (name, mask) in &mask_of {
@@ -160,7 +167,9 @@ fn sparse_post_training_keeps_masks_exact_and_lowers_loss() {
     let last = curve.last().unwrap().val_loss;
     assert!(last < out.l0 - 0.3, "post-training should lower the loss: l0 {} → {last}", out.l0);
     let header = std::fs::read_to_string(dir.path().join("run/curve.csv")).unwrap();
-    assert!(header.starts_with("run,n0,rho,l0,d,loss,step,lr,train_loss,val_loss,tokens_per_s,method,n\n"));
+    assert!(header.starts_with(
+        "run,n0,rho,l0,d,loss,step,lr,train_loss,val_loss,tokens_per_s,method,n,rho_target,family\n"
+    ));
     let rec = RunStore::open(&dir.path().join("runs.sqlite")).unwrap().get("bigram").unwrap().unwrap();
     assert_eq!((rec.rho, rec.method.as_deref()), (0.5, Some("unstructured")));
 }

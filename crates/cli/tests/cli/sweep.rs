@@ -118,3 +118,25 @@ fn two_sweeps_share_a_directory_without_double_work() {
     assert_eq!(tc.2, 0);
     assert!(!tmp.path().join("shared/claims").read_dir().unwrap().any(|_| true), "claims released");
 }
+
+#[test]
+fn rates_that_reach_the_same_model_are_post_trained_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = common::build_shards(tmp.path());
+    let path = recipe(tmp.path(), &data, "twins");
+    // Depth of a 4-layer model: 0.25 and 0.3 both remove one layer.
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(r#"methods = ["depth", "width", "nm", "unstructured"]"#, r#"methods = ["depth"]"#)
+        .replace("rates = [0.25, 0.5]", "rates = [0.25, 0.3]");
+    std::fs::write(&path, text).unwrap();
+    let out = sweep(&path);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // 2 bases + 4 prunings + 2 post-trainings; each model's r0.3 is its r0.25.
+    assert_eq!(tally(&out), (8, 0, 0), "{err}");
+    assert!(err.contains("xs-depth-r0.3 reaches the same model as xs-depth-r0.25"), "{err}");
+    assert!(err.contains("2 same as another rate"), "{err}");
+    let runs = tmp.path().join("twins/runs");
+    assert!(runs.join("s-depth-r0.25/final").is_dir() && !runs.join("s-depth-r0.3").exists());
+}

@@ -95,7 +95,10 @@ impl Builder {
             text(at, "model", get("model"))?,
             text(at, "family", get("family"))?,
         ];
+        let rho_target = optional(at, "rho_target", get("rho_target"), open_unit)?;
         let run = self.run_index(at, &name, n0, rho, l0, labels)?;
+        let target = &mut self.curves.runs[run].rho_target;
+        *target = target.or(rho_target);
         let mut vars = [0.0; 6];
         vars[Var::N0 as usize] = n0;
         vars[Var::N as usize] = n;
@@ -119,7 +122,8 @@ impl Builder {
         let Some(seen) = self.seen.get_mut(name) else {
             let index = self.curves.runs.len();
             let [method, model, family] = labels.clone();
-            self.curves.runs.push(Run { name: name.to_string(), n0, rho, l0, method, model, family });
+            let run = Run { name: name.to_string(), n0, rho, l0, method, model, family, rho_target: None };
+            self.curves.runs.push(run);
             let here = || Some((at.path.to_path_buf(), at.line));
             let label_at = [0, 1, 2].map(|i| labels[i].as_ref().and_then(|_| here()));
             let seen = RunSeen { index, at: (at.path.to_path_buf(), at.line), label_at };

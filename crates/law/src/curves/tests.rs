@@ -172,8 +172,8 @@ fn files_merge_by_run_name_and_must_agree() {
 #[test]
 fn write_then_read_round_trips_exactly() {
     let text =
-        "run,n0,rho,l0,d,loss,family\n\"q,1\",1234567891,0.3333333333333333,2.0123456789,1e8,2.71828,llama\n\
-                q2,1e9,0.5,2,3e8,2.5,\n";
+        "run,n0,rho,l0,d,loss,family,rho_target\n\"q,1\",1234567891,0.3333333333333333,2.0123456789,1e8,2.71828,llama,0.35\n\
+                q2,1e9,0.5,2,3e8,2.5,,\n";
     let curves = csv(text).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.csv");
@@ -181,8 +181,9 @@ fn write_then_read_round_trips_exactly() {
     write_curves_csv_with(&path, &curves, &[ExtraColumn { name: "step", values: &steps }]).unwrap();
     let back = read_curves(&[&path], None).unwrap();
     assert_eq!(back, curves);
+    assert_eq!((curves.runs[0].rho_target, curves.runs[1].rho_target), (Some(0.35), None));
     let written = std::fs::read_to_string(&path).unwrap();
-    assert!(written.starts_with("run,n0,n,rho,l0,d,loss,family,step\n"), "{written}");
+    assert!(written.starts_with("run,n0,n,rho,l0,d,loss,family,rho_target,step\n"), "{written}");
     assert!(written.ends_with(",\n"), "NaN extra value is an empty field: {written}");
     let short = write_curves_csv_with(&path, &curves, &[ExtraColumn { name: "lr", values: &[1.0] }]);
     assert!(matches!(short, Err(CurveError::Write { .. })));

@@ -1,6 +1,7 @@
 //! Writing curves as CSV (the curve-file schema of `../shared/spec/formats.md`), atomically.
 //!
-//! Columns: `run, n0, n, rho, l0, d, loss`, then `method, model, family` when any run has that label, then any
+//! Columns: `run, n0, n, rho, l0, d, loss`, then `method, model, family, rho_target` when any run has that
+//! value, then any
 //! extra per-point columns the caller passes (training adds `step, lr, …`). Numbers are written in Rust's
 //! shortest round-trip form, so reading the file back gives bit-identical values.
 
@@ -50,8 +51,12 @@ pub fn curves_csv_bytes(curves: &Curves, extra: &[ExtraColumn<'_>]) -> std::io::
         curves.runs.iter().any(|r| r.model.is_some()),
         curves.runs.iter().any(|r| r.family.is_some()),
     ];
+    let has_target = curves.runs.iter().any(|r| r.rho_target.is_some());
     let mut header: Vec<&str> = vec!["run", "n0", "n", "rho", "l0", "d", "loss"];
     header.extend(["method", "model", "family"].iter().zip(has).filter(|(_, h)| *h).map(|(n, _)| *n));
+    if has_target {
+        header.push("rho_target");
+    }
     header.extend(extra.iter().map(|c| c.name));
 
     let mut out = csv::Writer::from_writer(Vec::new());
@@ -71,6 +76,9 @@ pub fn curves_csv_bytes(curves: &Curves, extra: &[ExtraColumn<'_>]) -> std::io::
             if h {
                 row.push(label.clone().unwrap_or_default());
             }
+        }
+        if has_target {
+            row.push(run.rho_target.map(|r| r.to_string()).unwrap_or_default());
         }
         for c in extra {
             let v = c.values[i];

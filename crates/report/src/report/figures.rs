@@ -2,7 +2,8 @@
 //! report directory):
 //! - `curves_<group>.png`: each method's loss curves with its fitted `p2` law over them;
 //! - `predicted_vs_observed.png`: held-out points of the three protocols, pooled `p2` fits;
-//! - `residuals.png`: observed − predicted loss of the pooled `p2` fit against `d`, one colour per method;
+//! - `residuals.png`: observed − predicted loss of the pooled `p2` fit against `d`, one colour per method
+//!   (per family and method when there are several families);
 //! - `loss_vs_rho.png`, `loss_vs_n0.png`: each run's last evaluated loss against its rate / size.
 
 use std::collections::BTreeMap;
@@ -11,7 +12,7 @@ use std::path::Path;
 use p2law_law::{Law, Point};
 use serde::Serialize;
 
-use super::fits::{method_of, Group, POOLED};
+use super::fits::{is_pooled, label_fn, Group};
 use super::{BuildError, Report};
 use crate::{plot_fit, plot_predicted_vs_observed, plot_residuals, plot_trend, Series};
 
@@ -36,7 +37,7 @@ pub fn draw_all(
         |kind: &str, file: String, caption: String| out.push(FigureRef { kind: kind.into(), file, caption });
     let several = groups.len() > 1;
     for (group, fits) in groups.iter().zip(&report.fits) {
-        if several && group.name == POOLED {
+        if several && is_pooled(&group.name) {
             continue;
         }
         let Some(score) = fits.laws.iter().find(|s| s.law == p2.name && s.error.is_none()) else { continue };
@@ -73,11 +74,12 @@ pub fn draw_all(
 
     let pooled_fit =
         report.fits.last().and_then(|f| f.laws.iter().find(|s| s.law == p2.name && s.error.is_none()));
+    let label = label_fn(&report.inputs.curves);
     if let Some(score) = pooled_fit {
         let mut by_method: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
         for p in &pooled.curves.points {
             let resid = p.loss() - p2.predict(&score.values, &p.vars);
-            by_method.entry(method_of(&pooled.curves.runs[p.run])).or_default().push((p.d(), resid));
+            by_method.entry(label(&pooled.curves.runs[p.run])).or_default().push((p.d(), resid));
         }
         let series: Vec<Series> =
             by_method.into_iter().map(|(name, points)| Series { name, points }).collect();
@@ -93,9 +95,13 @@ pub fn draw_all(
     for (run, idx) in curves.runs.iter().zip(curves.points_by_run()) {
         let Some(&last) = idx.last() else { continue };
         let loss = curves.points[last].loss();
-        let m = method_of(run);
+        let m = label(run);
         vs_rho.entry(format!("{m} n0={:e}", run.n0)).or_default().push((run.rho, loss));
-        vs_n0.entry(format!("{m} rho={}", run.rho)).or_default().push((run.n0, loss));
+        // Models of one nominal rate together: whole layers make the achieved rate differ by model.
+        vs_n0
+            .entry(format!("{m} rho={}", run.rho_target.unwrap_or(run.rho)))
+            .or_default()
+            .push((run.n0, loss));
     }
     let series = |map: BTreeMap<String, Vec<(f64, f64)>>| -> Vec<Series> {
         map.into_iter().map(|(name, points)| Series { name, points }).collect()

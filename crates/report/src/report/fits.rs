@@ -1,5 +1,6 @@
 //! Fits and generalization protocols: every built-in law on every group of runs (one group per pruning
-//! method, plus all methods pooled), scored on all points and on the paper's three held-out splits.
+//! method, plus all methods pooled; per architecture family first when the runs name several), scored on
+//! all points and on the paper's three held-out splits.
 
 use std::collections::BTreeMap;
 
@@ -27,23 +28,69 @@ pub struct Group {
 
 /// The groups of `curves`: one per method (runs without one in [`UNLABELLED`]), then [`POOLED`] when there is
 /// more than one. With a single method its group is also the pooled one (last in the list either way).
+/// When the runs name several families (Llama and Qwen2, say), each family gets its own method groups and
+/// pooled group, named `family/method` and `family/pooled`, before the pooled group of everything.
 pub fn groups(curves: &Curves) -> Vec<Group> {
+    let families = families(curves);
+    if families.len() < 2 {
+        return method_groups(curves, "");
+    }
+    let mut groups: Vec<Group> = families
+        .iter()
+        .flat_map(|f| {
+            let own = curves.select_runs(|r| family_of(r) == *f);
+            method_groups(&own, &format!("{f}/"))
+        })
+        .collect();
+    groups.push(Group { name: POOLED.into(), curves: curves.clone() });
+    groups
+}
+
+/// One group per method of `curves`, then their pooled group when there are several; names get `prefix`.
+fn method_groups(curves: &Curves, prefix: &str) -> Vec<Group> {
     let mut names: Vec<String> = curves.runs.iter().map(method_of).collect();
     names.sort();
     names.dedup();
     let mut groups: Vec<Group> = names
         .iter()
-        .map(|name| Group { name: name.clone(), curves: curves.select_runs(|r| method_of(r) == *name) })
+        .map(|name| Group {
+            name: format!("{prefix}{name}"),
+            curves: curves.select_runs(|r| method_of(r) == *name),
+        })
         .collect();
     if groups.len() > 1 {
-        groups.push(Group { name: POOLED.into(), curves: curves.clone() });
+        groups.push(Group { name: format!("{prefix}{POOLED}"), curves: curves.clone() });
     }
     groups
 }
 
-/// A run's group name.
+/// A run's method, or [`UNLABELLED`].
 pub fn method_of(run: &p2law_law::Run) -> String {
     run.method.clone().unwrap_or_else(|| UNLABELLED.into())
+}
+
+/// A run's architecture family, or `""` when the curve names none.
+pub fn family_of(run: &p2law_law::Run) -> String {
+    run.family.clone().unwrap_or_default()
+}
+
+/// The distinct families of `curves`, sorted (`""` for runs without one).
+pub fn families(curves: &Curves) -> Vec<String> {
+    let mut names: Vec<String> = curves.runs.iter().map(family_of).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// How a run is labelled in series and settings: its method, prefixed by its family when there are several.
+pub fn label_fn(curves: &Curves) -> impl Fn(&p2law_law::Run) -> String {
+    let several = families(curves).len() > 1;
+    move |r| if several { format!("{}/{}", family_of(r), method_of(r)) } else { method_of(r) }
+}
+
+/// Whether `name` is a pooled group (of everything or of one family).
+pub fn is_pooled(name: &str) -> bool {
+    name == POOLED || name.ends_with(&format!("/{POOLED}"))
 }
 
 /// One law's result on one group (and split).
@@ -188,6 +235,27 @@ mod tests {
         let one = groups(&generate(&SynthSpec { points_per_run: 3, ..Default::default() }));
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].name, UNLABELLED);
+    }
+
+    #[test]
+    fn several_families_group_per_family_first() {
+        let spec =
+            SynthSpec { methods: vec!["b".into(), "a".into()], points_per_run: 3, ..Default::default() };
+        let mut curves = generate(&spec);
+        for (i, r) in curves.runs.iter_mut().enumerate() {
+            r.family = Some(if i % 2 == 0 { "llama" } else { "qwen2" }.into());
+        }
+        let g = groups(&curves);
+        let names: Vec<&str> = g.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["llama/a", "llama/b", "llama/pooled", "qwen2/a", "qwen2/b", "qwen2/pooled", POOLED]
+        );
+        assert_eq!((g[0].curves.runs.len(), g[2].curves.runs.len(), g[6].curves.runs.len()), (6, 12, 24));
+        assert!(g[0].curves.runs.iter().all(|r| r.family.as_deref() == Some("llama")));
+        assert!(is_pooled("qwen2/pooled") && is_pooled(POOLED) && !is_pooled("qwen2/a"));
+        let label = label_fn(&curves);
+        assert_eq!(label(&curves.runs[1]), format!("qwen2/{}", method_of(&curves.runs[1])));
     }
 
     #[test]

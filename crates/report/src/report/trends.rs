@@ -6,6 +6,11 @@
 //! 3. Smaller models converge faster: within each (method, `rho`), the tokens each run needs to cover 90 % of
 //!    its observed loss drop (first to last evaluation), interpolated in `ln d`; it should grow with `n0`.
 //!
+//! In 2 and 3 `rho` is the nominal rate (`rho_target`) when the curves carry it: depth and width reach a
+//! rate only as closely as whole layers or channels allow, so models pruned "at 0.25" differ in achieved
+//! rate and would otherwise never share a setting. A "method" is `family/method` when the runs name several
+//! architecture families, so sizes are compared within one family.
+//!
 //! Within a setting, runs are sorted by the variable and each consecutive pair either agrees with the claim
 //! (strictly) or not; runs at the same value are averaged first. The verdict counts pairs over all settings:
 //! holds (all agree), partly (some), does not hold (none), or not testable (no pair).
@@ -15,7 +20,7 @@ use std::collections::BTreeMap;
 use p2law_law::Curves;
 use serde::Serialize;
 
-use super::fits::method_of;
+use super::fits::label_fn;
 
 /// Fraction of its observed drop a run must cover to count as converged (claim 3).
 pub const CONVERGED_FRACTION: f64 = 0.9;
@@ -69,11 +74,14 @@ struct RunCurve {
     method: String,
     n0: f64,
     rho: f64,
+    /// The nominal rate, else `rho`.
+    rate: f64,
     points: Vec<(f64, f64)>,
 }
 
 /// The three claims, checked on `curves`.
 pub fn check_trends(curves: &Curves) -> Vec<Trend> {
+    let method_of = label_fn(curves);
     let runs: Vec<RunCurve> = curves
         .runs
         .iter()
@@ -82,11 +90,12 @@ pub fn check_trends(curves: &Curves) -> Vec<Trend> {
             method: method_of(r),
             n0: r.n0,
             rho: r.rho,
+            rate: r.rho_target.unwrap_or(r.rho),
             points: idx.iter().map(|&i| (curves.points[i].d(), curves.points[i].loss())).collect(),
         })
         .collect();
     let by_n0 = |r: &RunCurve| format!("method {}, n0 {:e}", r.method, r.n0);
-    let by_rho = |r: &RunCurve| format!("method {}, rho {}", r.method, r.rho);
+    let by_rho = |r: &RunCurve| format!("method {}, rho {}", r.method, r.rate);
     vec![
         trend(
             "higher pruning rate → higher loss",

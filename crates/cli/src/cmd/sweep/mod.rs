@@ -49,6 +49,8 @@ struct Tally {
     skipped: usize,
     busy: Vec<String>,
     unreachable: Vec<String>,
+    /// Runs whose rate gave the same pruned model as an earlier rate (`(run, twin)`): not post-trained.
+    twins: Vec<(String, String)>,
 }
 
 struct Sweep<'a> {
@@ -211,6 +213,15 @@ fn final_val_loss(curve: &Path) -> anyhow::Result<f64> {
     v.parse::<f64>().with_context(|| format!("{}: last val_loss {v:?} is not a number", curve.display()))
 }
 
+/// The achieved ρ a pruned model's `pruning.json` records.
+fn achieved_rho(pruned: &Path) -> anyhow::Result<f64> {
+    let path = pruned.join("pruning.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))?;
+    json["rho"].as_f64().with_context(|| format!("{}: `rho` is missing or not a number", path.display()))
+}
+
 /// `0.25` → `r0.25` (run names keep the rate readable).
 fn rate_tag(rate: f64) -> String {
     format!("r{}", rate)
@@ -228,9 +239,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for m in &recipe.models {
         let Some((base, l0)) = sweep.base(m)? else { continue };
         for method in &recipe.prune.methods {
+            // Achieved ρ → run: two target rates that whole layers (or channels) round to the same
+            // pruned model would post-train the same run twice and count twice in every fit.
+            let mut reached: Vec<(f64, String)> = Vec::new();
             for &rate in &recipe.prune.rates {
                 let run = format!("{}-{method}-{}", m.name, rate_tag(rate));
                 let Some(pruned) = sweep.prune(&run, &base, l0, method, rate)? else { continue };
+                let rho = achieved_rho(&pruned)?;
+                if let Some((_, twin)) = reached.iter().find(|(r, _)| *r == rho) {
+                    sweep.say(&format!(
+                        "{run} reaches the same model as {twin} (rho {rho:.4}): not post-trained"
+                    ));
+                    sweep.tally.twins.push((run, twin.clone()));
+                    continue;
+                }
+                reached.push((rho, run.clone()));
                 let mut model = toml::Table::new();
                 model.insert("hf_dir".into(), pruned.display().to_string().into());
                 sweep.train(
@@ -245,11 +268,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let t = &sweep.tally;
     sweep.say(&format!(
-        "{} done, {} already done, {} held by other sweeps, {} unreachable",
+        "{} done, {} already done, {} held by other sweeps, {} unreachable, {} same as another rate",
         t.done,
         t.skipped,
         t.busy.len(),
-        t.unreachable.len()
+        t.unreachable.len(),
+        t.twins.len()
     ));
     if !t.busy.is_empty() {
         sweep.say(&format!("still running elsewhere: {}", t.busy.join(", ")));
