@@ -46,7 +46,11 @@ fn recovers_p2_parameters_from_noisy_curves() {
 
 #[test]
 fn p2_generalizes_under_every_protocol() {
-    let curves = generate(&SynthSpec::default());
+    // Four sizes, so `largest-n0` fits on three: from two sizes the asymptote `nc/n0^alpha + e` is known
+    // at two points only, a one-dimensional valley of (nc, alpha, e) that fits equally well and extrapolates
+    // to the next size anywhere from 1 % to 10 % off; which point a fitter lands on is rounding, not data.
+    let spec = SynthSpec { n0s: vec![1e8, 3e8, 1e9, 3e9], ..SynthSpec::default() };
+    let curves = generate(&spec);
     let law = Law::builtin("p2").unwrap();
     for spec in ["data:0.2", "largest-n0", "highest-rho"] {
         let m = held_out_metrics(&law, &curves, spec);

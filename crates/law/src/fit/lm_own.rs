@@ -20,7 +20,7 @@ pub(crate) fn levenberg_marquardt(batch: &Batch, y: &[f64], x0: &[f64], tol: f64
     let (n, p) = (y.len(), x0.len());
     let max_evals = 100 * (p + 1);
     let mut ws = batch.workspace();
-    let (mut pred, mut jac) = (vec![0.0; n], vec![0.0; n * p]);
+    let mut pred = vec![0.0; n];
     let mut x = x0.to_vec();
     let half_sse = |pred: &[f64]| {
         let s = 0.5 * pred.iter().zip(y).map(|(p, y)| (p - y) * (p - y)).sum::<f64>();
@@ -30,7 +30,7 @@ pub(crate) fn levenberg_marquardt(batch: &Batch, y: &[f64], x0: &[f64], tol: f64
             f64::INFINITY
         }
     };
-    batch.jacobian(&x, &mut ws, &mut pred, &mut jac);
+    batch.linearize(&x, &mut ws, &mut pred);
     let mut f = half_sse(&pred);
     let mut evals = 1;
     let done = |x: Vec<f64>, f: f64, evals, converged, reason: &str| LmResult {
@@ -40,8 +40,8 @@ pub(crate) fn levenberg_marquardt(batch: &Batch, y: &[f64], x0: &[f64], tol: f64
         converged,
         reason: reason.to_string(),
     };
-    if !f.is_finite() || jac.iter().any(|v| !v.is_finite()) {
-        return done(x, f, evals, false, "non-finite prediction or Jacobian at the start");
+    if !f.is_finite() {
+        return done(x, f, evals, false, "non-finite prediction at the start");
     }
     let (mut a, mut g) = (vec![0.0; p * p], vec![0.0; p]);
     let mut diag = vec![0.0f64; p];
@@ -49,23 +49,13 @@ pub(crate) fn levenberg_marquardt(batch: &Batch, y: &[f64], x0: &[f64], tol: f64
     let mut nu = 2.0;
     let (mut xn, mut step, mut chol) = (vec![0.0; p], vec![0.0; p], vec![0.0; p * p]);
     loop {
-        // Normal equations at x: a = JᵀJ, g = Jᵀr.
-        a.fill(0.0);
-        g.fill(0.0);
-        for i in 0..n {
-            let row = &jac[i * p..(i + 1) * p];
-            let r = pred[i] - y[i];
-            for j in 0..p {
-                g[j] += row[j] * r;
-                for k in 0..=j {
-                    a[j * p + k] += row[j] * row[k];
-                }
-            }
+        // Normal equations at x: a = JᵀJ, g = Jᵀr (r = pred − y), from the factored Jacobian.
+        batch.gram(&ws, y, &pred, &mut a, &mut g);
+        g.iter_mut().for_each(|v| *v = -*v);
+        if !a.iter().chain(&g).all(|v| v.is_finite()) {
+            return done(x, f, evals, false, "non-finite Jacobian");
         }
         for j in 0..p {
-            for k in 0..j {
-                a[k * p + j] = a[j * p + k];
-            }
             diag[j] = diag[j].max(a[j * p + j]).max(1e-300);
         }
         if g.iter().zip(&diag).all(|(g, d)| g.abs() <= 1e-300 * d.sqrt()) {
@@ -113,12 +103,9 @@ pub(crate) fn levenberg_marquardt(batch: &Batch, y: &[f64], x0: &[f64], tol: f64
                 lambda *= (1.0 / 3.0f64).max(1.0 - (2.0 * rho - 1.0).powi(3));
                 nu = 2.0;
                 std::mem::swap(&mut x, &mut xn);
-                batch.jacobian(&x, &mut ws, &mut pred, &mut jac);
+                batch.linearize(&x, &mut ws, &mut pred);
                 let f_old = f;
                 f = fnew;
-                if jac.iter().any(|v| !v.is_finite()) {
-                    return done(x, f, evals, false, "non-finite Jacobian");
-                }
                 if actual <= tol * f_old && predicted <= tol * f_old {
                     return done(x, f, evals, true, "ftol");
                 }

@@ -160,6 +160,40 @@ const SCREEN_TOL: f64 = 1e-6;
 const SCREEN_EVALS: usize = 10;
 const FINALISTS: usize = 16;
 const FINAL_TOL: f64 = 1e-10;
+/// Fits whose objectives differ by less than this fraction are equally good: the data cannot tell them
+/// apart (the P² law has flat valleys, e.g. `nc`–`alpha` when only two model sizes are fitted).
+const TIE: f64 = 1e-6;
+
+/// How far `x` strays outside the law's parameter ranges, in range widths (0 inside every range).
+fn range_excess(law: &Law, x: &[f64]) -> f64 {
+    law.params
+        .iter()
+        .zip(x)
+        .map(|(p, &v)| {
+            let width = (p.hi - p.lo).abs().max(f64::MIN_POSITIVE);
+            ((p.lo - v).max(v - p.hi).max(0.0)) / width
+        })
+        .sum()
+}
+
+/// The best candidate `(objective, params, start)`: the lowest objective, except that among fits tied with
+/// it (within [`TIE`]) the one nearest the law's ranges wins. Ranges only seed the starts, but where the
+/// data are silent they are the best knowledge there is: two equally good fits whose extrapolations
+/// differ (to a larger model, say) should not be chosen by rounding.
+fn pick<'a, T>(law: &Law, cands: impl IntoIterator<Item = (f64, &'a [f64], usize, T)>) -> Option<T> {
+    let cands: Vec<(f64, &[f64], usize, T)> = cands.into_iter().collect();
+    let best = cands.iter().map(|c| c.0).fold(f64::INFINITY, f64::min);
+    if !best.is_finite() {
+        return None;
+    }
+    let limit = best + TIE * best.abs();
+    cands
+        .into_iter()
+        .filter(|c| c.0 <= limit)
+        .map(|c| (range_excess(law, c.1), c))
+        .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1 .0.total_cmp(&b.1 .0)).then(a.1 .2.cmp(&b.1 .2)))
+        .map(|(_, c)| c.3)
+}
 
 /// The starting points [`fit`] uses, before the closed-form linear solve.
 pub fn start_grid(law: &Law, opts: &FitOptions) -> Vec<Vec<f64>> {
@@ -289,9 +323,8 @@ pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitErr
         .map(|x0| {
             let mut x = x0.clone();
             let mut ws = data.batch.workspace();
-            let (mut pred, mut jac) = (vec![0.0; n], vec![0.0; n * np]);
-            let sse =
-                start::solve_linear(&data.batch, &mut ws, &linear, &data.y, &mut x, &mut pred, &mut jac);
+            let mut pred = vec![0.0; n];
+            let sse = start::solve_linear(&data.batch, &mut ws, &linear, &data.y, &mut x, &mut pred);
             sse.is_finite().then(|| varpro::fit(&data.batch, &data.y, &linear, &x, SCREEN_TOL, SCREEN_EVALS))
         })
         .collect();
@@ -322,13 +355,13 @@ pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitErr
         .map(|r| format!("LM: {}", r.reason))
         .collect();
     let least_squares = if opts.objectives != Objectives::Huber {
-        let best = stage1
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| {
-                r.as_ref().filter(|r| r.converged && r.objective.is_finite()).map(|r| (i, r))
-            })
-            .min_by(|a, b| a.1.objective.total_cmp(&b.1.objective).then(a.0.cmp(&b.0)));
+        let best = pick(
+            law,
+            stage1.iter().enumerate().filter_map(|(i, r)| {
+                let r = r.as_ref().filter(|r| r.converged && r.objective.is_finite())?;
+                Some((r.objective, r.x.as_slice(), i, (i, r)))
+            }),
+        );
         best.map(|(start, r)| {
             let (half_sse, huber) = data.criteria(&r.x, opts.huber_delta);
             Solution {
@@ -367,15 +400,17 @@ pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitErr
             let lb_iters: usize = runs.iter().map(|r| r.1.iterations).sum();
             eprintln!("fit stats: {} starts, {lm_evals} LM evaluations; {} polished, {lb_evals} L-BFGS evaluations in {lb_iters} iterations", grid.len(), runs.len());
         }
-        let best = runs
-            .into_iter()
-            .filter(|(_, r)| {
-                if !r.stop.converged() {
-                    failures.push(format!("L-BFGS: {:?}", r.stop));
-                }
-                r.stop.converged() && r.f.is_finite()
-            })
-            .min_by(|a, b| a.1.f.total_cmp(&b.1.f).then(a.0.cmp(&b.0)));
+        for (_, r) in &runs {
+            if !r.stop.converged() {
+                failures.push(format!("L-BFGS: {:?}", r.stop));
+            }
+        }
+        let best = pick(
+            law,
+            runs.iter()
+                .filter(|(_, r)| r.stop.converged() && r.f.is_finite())
+                .map(|(i, r)| (r.f, r.x.as_slice(), *i, (*i, r.clone()))),
+        );
         best.map(|(start, r)| {
             let (half_sse, huber) = data.criteria(&r.x, opts.huber_delta);
             Solution {
@@ -393,11 +428,8 @@ pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitErr
     };
     let chosen = match (&least_squares, &huber_sol) {
         (Some(l), Some(h)) => {
-            if h.huber < l.huber {
-                h
-            } else {
-                l
-            }
+            let cands = [(h.huber, h.params.as_slice(), 0, h), (l.huber, l.params.as_slice(), 1, l)];
+            pick(law, cands).expect("both objectives are finite")
         }
         (Some(s), None) | (None, Some(s)) => s,
         (None, None) => {

@@ -66,7 +66,6 @@ pub(crate) fn solve_linear(
     y: &[f64],
     x: &mut [f64],
     pred: &mut [f64],
-    jac: &mut [f64],
 ) -> f64 {
     let np = x.len();
     let lin: Vec<usize> = (0..np).filter(|&i| linear[i]).collect();
@@ -75,37 +74,22 @@ pub(crate) fn solve_linear(
         batch.values(x, ws, pred);
         return finite_or_inf(sse(pred));
     }
-    batch.jacobian(x, ws, pred, jac);
-    let n = y.len();
+    // The law is affine in the linear parameters: pred = c + G θ, G their Jacobian columns. From
+    // A = JᵀJ and b = Jᵀ(y − pred): GᵀG = A_LL and Gᵀ(y − c) = b_L + A_LL θ.
+    batch.linearize(x, ws, pred);
+    let (mut a, mut b) = (vec![0.0; np * np], vec![0.0; np]);
+    batch.gram(ws, y, pred, &mut a, &mut b);
     let k = lin.len();
     // Normal equations on unit-norm columns, solved by SVD so collinear columns (a law whose terms cannot
     // be told apart on this data) give the minimum-norm solution instead of a blow-up.
-    let mut norms = vec![0.0; k];
-    for (a, &i) in lin.iter().enumerate() {
-        norms[a] = (0..n).map(|r| jac[r * np + i].powi(2)).sum::<f64>().sqrt();
-        if norms[a].is_nan() || norms[a] <= 1e-150 {
-            return f64::INFINITY; // a linear term vanishes on all the data
-        }
+    let norms: Vec<f64> = lin.iter().map(|&i| a[i * np + i].sqrt()).collect();
+    if norms.iter().any(|n| n.is_nan() || *n <= 1e-150) {
+        return f64::INFINITY; // a linear term vanishes on all the data
     }
-    let mut ata = DMatrix::<f64>::zeros(k, k);
-    let mut atb = DVector::<f64>::zeros(k);
-    for r in 0..n {
-        let row = &jac[r * np..(r + 1) * np];
-        let c: f64 = pred[r] - lin.iter().map(|&i| x[i] * row[i]).sum::<f64>();
-        let t = y[r] - c;
-        for (a, &i) in lin.iter().enumerate() {
-            let ga = row[i] / norms[a];
-            atb[a] += ga * t;
-            for (b, &j) in lin.iter().enumerate().take(a + 1) {
-                ata[(a, b)] += ga * row[j] / norms[b];
-            }
-        }
-    }
-    for a in 0..k {
-        for b in 0..a {
-            ata[(b, a)] = ata[(a, b)];
-        }
-    }
+    let ata = DMatrix::from_fn(k, k, |r, c| a[lin[r] * np + lin[c]] / (norms[r] * norms[c]));
+    let atb = DVector::from_fn(k, |r, _| {
+        (b[lin[r]] + lin.iter().map(|&j| a[lin[r] * np + j] * x[j]).sum::<f64>()) / norms[r]
+    });
     if !ata.iter().chain(atb.iter()).all(|v| v.is_finite()) {
         return f64::INFINITY;
     }
@@ -161,8 +145,8 @@ mod tests {
         let batch = Batch::new(&law.expr.tape, &rows);
         let mut ws = batch.workspace();
         let mut x = vec![0.0, 0.0, 0.4];
-        let (mut pred, mut jac) = (vec![0.0; rows.len()], vec![0.0; rows.len() * 3]);
-        let sse = solve_linear(&batch, &mut ws, &law.expr.linear_mask(), &y, &mut x, &mut pred, &mut jac);
+        let mut pred = vec![0.0; rows.len()];
+        let sse = solve_linear(&batch, &mut ws, &law.expr.linear_mask(), &y, &mut x, &mut pred);
         assert!(sse < 1e-20, "{sse}");
         assert!((x[0] - 2.0).abs() < 1e-9 && (x[1] - 30.0).abs() < 1e-8, "{x:?}");
     }

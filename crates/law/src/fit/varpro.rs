@@ -32,31 +32,16 @@ struct Projector<'a, 'b> {
     non: Vec<usize>,
     ws: Workspace,
     pred: Vec<f64>,
-    jac: Vec<f64>,
 }
 
 impl Projector<'_, '_> {
     /// Evaluates at full vector `x` (its linear part is the expansion point) and projects.
     fn eval(&mut self, x: &[f64]) -> Option<Eval> {
         let p = x.len();
-        self.batch.jacobian(x, &mut self.ws, &mut self.pred, &mut self.jac);
+        self.batch.linearize(x, &mut self.ws, &mut self.pred);
         let mut a = vec![0.0; p * p];
         let mut b = vec![0.0; p];
-        for (row, (y, pred)) in self.jac.chunks_exact(p).zip(self.y.iter().zip(&self.pred)) {
-            let r = y - pred;
-            for j in 0..p {
-                let rj = row[j];
-                b[j] += rj * r;
-                for (ajk, rk) in a[j * p..j * p + j + 1].iter_mut().zip(&row[..=j]) {
-                    *ajk += rj * rk;
-                }
-            }
-        }
-        for j in 0..p {
-            for k in 0..j {
-                a[k * p + j] = a[j * p + k];
-            }
-        }
+        self.batch.gram(&self.ws, self.y, &self.pred, &mut a, &mut b);
         if !a.iter().chain(&b).all(|v| v.is_finite()) {
             return None;
         }
@@ -78,15 +63,12 @@ impl Projector<'_, '_> {
         }
         // Residuals after the linear step, `pred + G Δ − y`, recomputed rather than expanded from A and b:
         // the expansion cancels catastrophically when Δ is large (far from the data's scale).
-        let mut f = 0.0;
-        let mut g_full = vec![0.0; p];
-        for (row, (y, pred)) in self.jac.chunks_exact(p).zip(self.y.iter().zip(&self.pred)) {
-            let r = pred + (0..k).map(|c| row[lin[c]] * delta[c]).sum::<f64>() - y;
-            f += 0.5 * r * r;
-            for &j in non {
-                g_full[j] += row[j] * r;
-            }
+        let mut step = vec![0.0; p];
+        for (c, &l) in lin.iter().enumerate() {
+            step[l] = delta[c];
         }
+        let mut g_full = vec![0.0; p];
+        let f = self.batch.project(&self.ws, self.y, &self.pred, &step, &mut g_full);
         if !f.is_finite() {
             return None;
         }
@@ -122,15 +104,8 @@ pub(crate) fn fit(
     let lin: Vec<usize> = (0..p).filter(|&i| linear[i]).collect();
     let non: Vec<usize> = (0..p).filter(|&i| !linear[i]).collect();
     let m = non.len();
-    let mut proj = Projector {
-        batch,
-        y,
-        lin,
-        non: non.clone(),
-        ws: batch.workspace(),
-        pred: vec![0.0; y.len()],
-        jac: vec![0.0; y.len() * p],
-    };
+    let mut proj =
+        Projector { batch, y, lin, non: non.clone(), ws: batch.workspace(), pred: vec![0.0; y.len()] };
     let fail = |x: Vec<f64>, evals, reason: &str| LmResult {
         x,
         objective: f64::INFINITY,
