@@ -77,3 +77,21 @@ fn fits_are_identical_across_thread_counts() {
     };
     assert_eq!(run(1), run(2));
 }
+
+#[test]
+fn large_data_sets_are_screened_on_thinned_points_and_still_recovered() {
+    // 2,400 points: screening sees every second one, the finalists all of them.
+    let spec = SynthSpec { points_per_run: 200, ..SynthSpec::default() };
+    let curves = generate(&spec);
+    let law = Law::builtin("p2").unwrap();
+    let f = fit(&law, &curves.points, &opts()).unwrap();
+    for (name, tol) in [("gamma", 0.05), ("beta", 0.05)] {
+        let i = f.names.iter().position(|n| n == name).unwrap();
+        let rel = (f.params[i] - spec.params[i]).abs() / spec.params[i];
+        assert!(rel < tol, "{name}: fitted {} vs true {}", f.params[i], spec.params[i]);
+    }
+    let at_truth = predictions(&law, &spec.params, &curves.points);
+    let m = Metrics::compute(&curves.points, &at_truth).unwrap();
+    let hu = f.huber.as_ref().unwrap();
+    assert!(hu.huber <= m.huber * curves.points.len() as f64 * (1.0 + 1e-9), "{} vs {}", hu.huber, m.huber);
+}

@@ -110,6 +110,97 @@ fn accumulate(adj: &mut [f64], up: &[f64], d: Col) {
     }
 }
 
+/// Calls `$f::<NB>` for the common boundary widths (fixed-size loops the compiler unrolls), else the
+/// general `$f::<0>`.
+macro_rules! by_width {
+    ($nb:expr, $f:ident($($arg:expr),*)) => {
+        match $nb {
+            1 => $f::<1>($($arg),*),
+            2 => $f::<2>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            4 => $f::<4>($($arg),*),
+            5 => $f::<5>($($arg),*),
+            6 => $f::<6>($($arg),*),
+            7 => $f::<7>($($arg),*),
+            8 => $f::<8>($($arg),*),
+            _ => $f::<0>($($arg),*),
+        }
+    };
+}
+
+/// `mm = Σ_t w_t w_tᵀ` (`nb × nb`) and `c = Σ_t w_t r(t)` over a group's boundary adjoints `w` (`nb` per
+/// point). `NB` is `nb`, or 0 for any width.
+#[inline(always)]
+fn moments<const NB: usize>(w: &[f64], nb: usize, r: impl Fn(usize) -> f64, mm: &mut [f64], c: &mut [f64]) {
+    mm.fill(0.0);
+    c.fill(0.0);
+    if NB == 0 {
+        for (t, wt) in w.chunks_exact(nb).enumerate() {
+            let rt = r(t);
+            for (i, &wi) in wt.iter().enumerate() {
+                c[i] += wi * rt;
+                mm[i * nb..(i + 1) * nb].iter_mut().zip(wt).for_each(|(m, &wj)| *m += wi * wj);
+            }
+        }
+        return;
+    }
+    // The lower triangle only (M is symmetric): fewer accumulators, which then fit in registers.
+    let (mut ms, mut cs) = ([[0.0; NB]; NB], [0.0; NB]);
+    for (t, wt) in w.chunks_exact(NB).enumerate() {
+        let wt: &[f64; NB] = wt.try_into().expect("chunks of NB");
+        let rt = r(t);
+        for i in 0..NB {
+            cs[i] += wt[i] * rt;
+            for j in 0..=i {
+                ms[i][j] += wt[i] * wt[j];
+            }
+        }
+    }
+    for i in 0..NB {
+        c[i] = cs[i];
+        for j in 0..=i {
+            mm[i * NB + j] = ms[i][j];
+            mm[j * NB + i] = ms[i][j];
+        }
+    }
+}
+
+/// For a group: residuals `r_t = base(t) + w_t·v`; writes `c = Σ_t w_t r_t` and returns `½ Σ_t r_t²`.
+#[inline(always)]
+fn projected<const NB: usize>(
+    w: &[f64],
+    nb: usize,
+    base: impl Fn(usize) -> f64,
+    v: &[f64],
+    c: &mut [f64],
+) -> f64 {
+    c.fill(0.0);
+    let mut f = 0.0;
+    if NB == 0 {
+        for (t, wt) in w.chunks_exact(nb).enumerate() {
+            let r = base(t) + wt.iter().zip(v).map(|(w, v)| w * v).sum::<f64>();
+            f += 0.5 * r * r;
+            c.iter_mut().zip(wt).for_each(|(c, w)| *c += w * r);
+        }
+        return f;
+    }
+    let v: &[f64; NB] = v.try_into().expect("v has NB entries");
+    let mut cs = [0.0; NB];
+    for (t, wt) in w.chunks_exact(NB).enumerate() {
+        let wt: &[f64; NB] = wt.try_into().expect("chunks of NB");
+        let mut r = base(t);
+        for i in 0..NB {
+            r += wt[i] * v[i];
+        }
+        f += 0.5 * r * r;
+        for i in 0..NB {
+            cs[i] += wt[i] * r;
+        }
+    }
+    c.copy_from_slice(&cs);
+    f
+}
+
 impl<'t> Batch<'t> {
     pub(crate) fn new(tape: &'t Tape, rows: &[[f64; 6]]) -> Self {
         let n = tape.instrs.len();
@@ -499,14 +590,12 @@ impl<'t> Batch<'t> {
             for (j, vj) in v.iter_mut().enumerate() {
                 *vj = bg[j * np..(j + 1) * np].iter().zip(delta).map(|(b, d)| b * d).sum();
             }
-            c.fill(0.0);
-            for k in range.clone() {
-                let w = &ws.w[k * nb..(k + 1) * nb];
-                let o = self.order[k];
-                let r = pred[o] + w.iter().zip(&v).map(|(w, v)| w * v).sum::<f64>() - y[o];
-                f += 0.5 * r * r;
-                c.iter_mut().zip(w).for_each(|(c, w)| *c += w * r);
-            }
+            let base = |t: usize| {
+                let o = self.order[range.start + t];
+                pred[o] - y[o]
+            };
+            let w = &ws.w[range.start * nb..range.end * nb];
+            f += by_width!(nb, projected(w, nb, base, &v, &mut c));
             for (j, &cj) in c.iter().enumerate() {
                 jtr.iter_mut().zip(&bg[j * np..(j + 1) * np]).for_each(|(t, b)| *t += cj * b);
             }
@@ -521,32 +610,22 @@ impl<'t> Batch<'t> {
         b.fill(0.0);
         let (mut mm, mut c) = (vec![0.0; nb * nb], vec![0.0; nb]);
         for (g, range) in self.groups.iter().enumerate() {
-            mm.fill(0.0);
-            c.fill(0.0);
-            for k in range.clone() {
-                let w = &ws.w[k * nb..(k + 1) * nb];
-                let r = y[self.order[k]] - pred[self.order[k]];
-                for (i, &wi) in w.iter().enumerate() {
-                    c[i] += wi * r;
-                    for (mij, &wj) in mm[i * nb..i * nb + i + 1].iter_mut().zip(w) {
-                        *mij += wi * wj;
-                    }
-                }
-            }
+            let resid = |k: usize| y[self.order[k]] - pred[self.order[k]];
+            let w = &ws.w[range.start * nb..range.end * nb];
+            by_width!(nb, moments(w, nb, |t| resid(range.start + t), &mut mm, &mut c));
+            // `Σ_ij M_ij b_i b_jᵀ` and `Σ_i c_i b_i`.
             let bg = &ws.bg[g * nb * np..(g + 1) * nb * np];
             for i in 0..nb {
                 let bi = &bg[i * np..(i + 1) * np];
                 for (bq, &x) in b.iter_mut().zip(bi) {
                     *bq += c[i] * x;
                 }
-                // `Σ_ij M_ij b_i b_jᵀ` from M's lower triangle.
-                for j in 0..=i {
+                for j in 0..nb {
                     let mij = mm[i * nb + j];
                     let bj = &bg[j * np..(j + 1) * np];
                     for q in 0..np {
                         for r in 0..np {
-                            let sym = if i == j { 0.0 } else { bj[q] * bi[r] };
-                            a[q * np + r] += mij * (bi[q] * bj[r] + sym);
+                            a[q * np + r] += mij * bi[q] * bj[r];
                         }
                     }
                 }

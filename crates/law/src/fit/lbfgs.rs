@@ -34,7 +34,7 @@ pub(crate) struct LbfgsOptions {
 
 impl Default for LbfgsOptions {
     fn default() -> Self {
-        LbfgsOptions { memory: 10, max_iter: 2000, ftol: 1e-7, gtol: 1e-10 }
+        LbfgsOptions { memory: 10, max_iter: 2000, ftol: 1e-9, gtol: 1e-10 }
     }
 }
 

@@ -160,6 +160,9 @@ const SCREEN_TOL: f64 = 1e-6;
 const SCREEN_EVALS: usize = 10;
 const FINALISTS: usize = 16;
 const FINAL_TOL: f64 = 1e-10;
+/// Screening sees at most about this many points: every k-th point, so each run keeps its spread over `d`.
+/// Where a start's basin lies does not need ten thousand points to tell; the finalists then run on all.
+const SCREEN_POINTS: usize = 2_000;
 /// Fits whose objectives differ by less than this fraction are equally good: the data cannot tell them
 /// apart (the P² law has flat valleys, e.g. `nc`–`alpha` when only two model sizes are fitted).
 const TIE: f64 = 1e-6;
@@ -316,16 +319,25 @@ pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitErr
     let linear = law.expr.linear_mask();
     let grid = start::grid(law, &linear, opts.starts, opts.seed);
     let np = law.params.len();
-    let n = data.y.len();
+    let stride = points.len().div_ceil(SCREEN_POINTS);
+    let thinned = if stride > 1 {
+        let every: Vec<Point> = points.iter().step_by(stride).copied().collect();
+        Some(prepare(law, &every, opts)?)
+    } else {
+        None
+    };
+    let screen = thinned.as_ref().unwrap_or(&data);
+    let n = screen.y.len();
     // Stage 1, every start: closed-form linear parameters (variable projection), then LM on squared error.
     let stage1: Vec<Option<lm::LmResult>> = grid
         .par_iter()
         .map(|x0| {
             let mut x = x0.clone();
-            let mut ws = data.batch.workspace();
             let mut pred = vec![0.0; n];
-            let sse = start::solve_linear(&data.batch, &mut ws, &linear, &data.y, &mut x, &mut pred);
-            sse.is_finite().then(|| varpro::fit(&data.batch, &data.y, &linear, &x, SCREEN_TOL, SCREEN_EVALS))
+            let mut ws = screen.batch.workspace();
+            let sse = start::solve_linear(&screen.batch, &mut ws, &linear, &screen.y, &mut x, &mut pred);
+            sse.is_finite()
+                .then(|| varpro::fit(&screen.batch, &screen.y, &linear, &x, SCREEN_TOL, SCREEN_EVALS))
         })
         .collect();
     // Stage 1b: the `FINALISTS` screened runs with the lowest squared error continue to tight convergence.
@@ -344,6 +356,13 @@ pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitErr
         })
         .collect();
     let mut stage1 = stage1;
+    if stride > 1 {
+        // Screened objectives are on the thinned points: only the finalists' (on all points) compete.
+        for r in stage1.iter_mut().flatten() {
+            r.converged = false;
+            r.reason = "evaluation limit reached".into();
+        }
+    }
     for (i, r) in finished {
         stage1[i] = Some(r);
     }
