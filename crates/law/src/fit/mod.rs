@@ -11,10 +11,14 @@
 //!
 //! Least squares runs by variable projection (`fit::varpro`): LM over the nonlinear parameters with the
 //! linear ones solved exactly at every evaluation (for `p2`: 4 exponents searched, `nc`, `dc`, `e` solved).
+//! Every start is screened with a few evaluations, on every k-th point when there are more than about
+//! 2,000; the 16 best then run to tight convergence on all points.
 //!
 //! Each objective keeps its own best start; the fit's parameters are those of the solution with the lower
-//! Huber objective (scale-free, robust to outliers), and both solutions are reported. Results do not depend
-//! on the thread count: every start is independent and ties are broken by start index.
+//! Huber objective (scale-free, robust to outliers), and both solutions are reported. Fits within a
+//! relative 1e-6 of the best count as tied, and the one nearest the law's parameter ranges wins (the data
+//! cannot tell them apart; the ranges are prior knowledge). Results do not depend on the thread count:
+//! every start is independent and remaining ties are broken by start index.
 //!
 //! ```
 //! use p2law_law::{fit, synth, FitOptions, Law};
