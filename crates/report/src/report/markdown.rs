@@ -5,12 +5,14 @@ use std::fmt::Write;
 use p2law_law::Metrics;
 
 use super::fits::{LawScore, PROTOCOLS};
+use super::trends::Verdict;
 use super::Report;
 use crate::text::num;
 
 /// The markdown text of `report`.
 pub fn render(r: &Report) -> String {
     let mut md = String::from("# P² Law report\n\n");
+    summary(&mut md, r);
     inputs(&mut md, r);
     fits(&mut md, r);
     protocols(&mut md, r);
@@ -18,6 +20,73 @@ pub fn render(r: &Report) -> String {
     trends(&mut md, r);
     figures(&mut md, r);
     md
+}
+
+/// The law with the lowest value of `key` among those scored, if any.
+fn best_by<'a>(laws: &'a [LawScore], key: impl Fn(&Metrics) -> Option<f64>) -> Option<&'a LawScore> {
+    laws.iter()
+        .filter_map(|s| Some((key(s.fit.as_ref().or(s.holdout.as_ref())?)?, s)))
+        .filter(|(v, _)| v.is_finite())
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, s)| s)
+}
+
+/// The findings first: how well `p2` fits each group and whether it is the best law there, how well it
+/// predicts held-out data, and which of the paper's trends these data bear out.
+fn summary(md: &mut String, r: &Report) {
+    let _ = writeln!(
+        md,
+        "## Summary
+"
+    );
+    let _ = writeln!(
+        md,
+        "| group | runs | p2 r2 | p2 asd | best law by huber | p2 held-out mape: {} |",
+        PROTOCOLS.map(|(spec, _)| format!("`{spec}`")).join(" | ")
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|{}", "---|".repeat(PROTOCOLS.len()));
+    for g in &r.fits {
+        let p2 = g.laws.iter().find(|s| s.law == "p2").and_then(|s| s.fit.as_ref());
+        let best = best_by(&g.laws, |m| Some(m.huber)).map_or("none".to_string(), |s| s.law.clone());
+        let held: Vec<String> = PROTOCOLS
+            .iter()
+            .map(|(spec, _)| {
+                let p = r.protocols.iter().find(|p| p.group == g.group && p.protocol == *spec);
+                match p.and_then(|p| p.laws.iter().find(|s| s.law == "p2")) {
+                    Some(s) => s.holdout.as_ref().map_or("failed".into(), |m| num(Some(m.mape), 3)),
+                    None => "not run".into(),
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} |",
+            g.group,
+            g.n_runs,
+            num(p2.and_then(|m| m.r2), 4),
+            num(p2.and_then(|m| m.asd), 3),
+            best,
+            held.join(" | ")
+        );
+    }
+    md.push('\n');
+    for t in &r.trends {
+        let verdict = match t.verdict {
+            Verdict::Holds => "agrees with the paper",
+            Verdict::Partly => "agrees only in part with the paper",
+            Verdict::DoesNotHold => "disagrees with the paper",
+            Verdict::NotTestable => "cannot be tested on these runs",
+        };
+        let _ = writeln!(
+            md,
+            "- *{}*: {} here ({} of {} comparisons) — this {verdict}.",
+            t.claim,
+            t.verdict.text(),
+            t.agreeing_pairs,
+            t.pairs
+        );
+    }
+    md.push('\n');
 }
 
 fn inputs(md: &mut String, r: &Report) {
