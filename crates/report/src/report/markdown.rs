@@ -23,7 +23,7 @@ pub fn render(r: &Report) -> String {
 }
 
 /// The law with the lowest value of `key` among those scored, if any.
-fn best_by<'a>(laws: &'a [LawScore], key: impl Fn(&Metrics) -> Option<f64>) -> Option<&'a LawScore> {
+fn best_by(laws: &[LawScore], key: impl Fn(&Metrics) -> Option<f64>) -> Option<&LawScore> {
     laws.iter()
         .filter_map(|s| Some((key(s.fit.as_ref().or(s.holdout.as_ref())?)?, s)))
         .filter(|(v, _)| v.is_finite())
