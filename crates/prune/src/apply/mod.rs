@@ -121,18 +121,15 @@ pub fn prune(model: Model, request: &Request, calib: &Calibration) -> Result<Out
         let n = ParamCounts::from_config(model.config()).non_embedding as u64;
         Outcome { model, masks: None, n0, n, details }
     };
-    Ok(match &request.method {
-        Method::Depth { contiguous } => structured(depth::prune(&model, rate, *contiguous, calib)?),
-        Method::Width { axes } => structured(width::prune(&model, *axes, rate, calib)?),
-        Method::Nm { pattern, criterion } => {
-            let (masks, details) = sparse::prune(&model, criterion.as_ref(), Some(*pattern), rate, calib)?;
-            let n = n0 - masks.pruned()?;
-            Outcome { model, masks: Some(masks), n0, n, details }
+    let (criterion, pattern) = match &request.method {
+        Method::Depth { contiguous } => {
+            return Ok(structured(depth::prune(&model, rate, *contiguous, calib)?))
         }
-        Method::Unstructured { criterion } => {
-            let (masks, details) = sparse::prune(&model, criterion.as_ref(), None, rate, calib)?;
-            let n = n0 - masks.pruned()?;
-            Outcome { model, masks: Some(masks), n0, n, details }
-        }
-    })
+        Method::Width { axes } => return Ok(structured(width::prune(&model, *axes, rate, calib)?)),
+        Method::Nm { pattern, criterion } => (criterion, Some(*pattern)),
+        Method::Unstructured { criterion } => (criterion, None),
+    };
+    let (masks, details) = sparse::prune(&model, criterion.as_ref(), pattern, rate, calib)?;
+    let n = n0 - masks.pruned()?;
+    Ok(Outcome { model, masks: Some(masks), n0, n, details })
 }
