@@ -120,6 +120,10 @@ pub struct GroupFits {
     pub group: String,
     pub n_runs: usize,
     pub n_points: usize,
+    /// Distinct pruning rates and model sizes among the runs (within 1 %): with one rate, `gamma` is not
+    /// identifiable (it only rescales `nc`, `dc`, `e`); with one size, neither are `delta` and `alpha`.
+    pub distinct_rho: usize,
+    pub distinct_n0: usize,
     pub laws: Vec<LawScore>,
 }
 
@@ -178,6 +182,9 @@ pub fn fit_group(laws: &[Law], group: &Group, opts: &FitOptions) -> GroupFits {
         group: group.name.clone(),
         n_runs: group.curves.runs.len(),
         n_points: group.curves.points.len(),
+        // Rates 0.2498 and 0.2499 (one layer of two models) do not identify a rate exponent.
+        distinct_rho: distinct(group, |r| r.rho, 1e-2),
+        distinct_n0: distinct(group, |r| r.n0, 1e-2),
         laws: score_laws(laws, group, None, opts),
     }
 }
@@ -197,19 +204,22 @@ pub fn run_protocol(laws: &[Law], group: &Group, spec: &str, opts: &FitOptions) 
     result(None, score_laws(laws, group, Some(&holdout), opts))
 }
 
+/// How many distinct values `value` takes over the group's runs, counting those within a relative `tol`
+/// of each other as one.
+fn distinct(group: &Group, value: fn(&p2law_law::Run) -> f64, tol: f64) -> usize {
+    let mut xs: Vec<f64> = group.curves.runs.iter().map(value).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup_by(|a, b| (*a - *b).abs() <= tol * b.abs());
+    xs.len()
+}
+
 /// Why `spec` cannot split `group`, if it cannot.
 fn cannot_run(group: &Group, spec: &str) -> Option<String> {
-    let distinct = |value: fn(&p2law_law::Run) -> f64| {
-        let mut xs: Vec<f64> = group.curves.runs.iter().map(value).collect();
-        xs.sort_by(f64::total_cmp);
-        xs.dedup_by(|a, b| (*a - *b).abs() <= 1e-6 * b.abs());
-        xs.len()
-    };
     match spec {
-        "largest-n0" if distinct(|r| r.n0) < 2 => {
+        "largest-n0" if distinct(group, |r| r.n0, 1e-6) < 2 => {
             Some("only one model size (n0) in this group: nothing smaller to fit on".into())
         }
-        "highest-rho" if distinct(|r| r.rho) < 2 => {
+        "highest-rho" if distinct(group, |r| r.rho, 1e-6) < 2 => {
             Some("only one pruning rate in this group: nothing lower to fit on".into())
         }
         _ => match Holdout::parse(spec).and_then(|h| h.split(&group.curves)) {

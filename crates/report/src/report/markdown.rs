@@ -135,6 +135,21 @@ fn fits(md: &mut String, r: &Report) {
         if let Some(p) = g.laws.iter().find(|s| s.law == "p2").and_then(|s| s.params.as_ref()) {
             let params: Vec<String> = p.iter().map(|(k, v)| format!("{k} = {}", num(Some(*v), 4))).collect();
             let _ = writeln!(md, "\np2 parameters: {}", params.join(", "));
+            let mut unidentified = Vec::new();
+            if g.distinct_rho < 2 {
+                unidentified.push("`gamma` (one pruning rate: it only rescales `nc`, `dc`, `e`)");
+            }
+            if g.distinct_n0 < 2 {
+                unidentified.push("`delta` and `alpha` (one model size)");
+            }
+            if !unidentified.is_empty() {
+                let _ = writeln!(
+                    md,
+                    "\nNot identifiable from these runs, so their values (and those they trade against) are \
+                     arbitrary; the fitted curves are not: {}.",
+                    unidentified.join("; ")
+                );
+            }
         }
         md.push('\n');
     }
