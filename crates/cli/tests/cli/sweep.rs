@@ -130,7 +130,12 @@ fn rates_that_reach_the_same_model_are_post_trained_once() {
         .replace(r#"methods = ["depth", "width", "nm", "unstructured"]"#, r#"methods = ["depth"]"#)
         .replace("rates = [0.25, 0.5]", "rates = [0.25, 0.3]");
     std::fs::write(&path, text).unwrap();
-    let out = sweep(&path);
+    // A bare file name (its folder is the current one) resolves like any other path.
+    let out = Command::new(env!("CARGO_BIN_EXE_p2law"))
+        .current_dir(tmp.path())
+        .args(["sweep", "twins.toml"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     // 2 bases + 4 prunings + 2 post-trainings; each model's r0.3 is its r0.25.

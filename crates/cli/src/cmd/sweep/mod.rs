@@ -53,6 +53,15 @@ struct Tally {
     twins: Vec<(String, String)>,
 }
 
+/// What became of one pruning unit.
+enum Pruned {
+    Dir(PathBuf),
+    /// The grid cell's rate cannot be reached at this model's granularity.
+    Unreachable,
+    /// Another sweep is pruning it now.
+    Busy,
+}
+
 struct Sweep<'a> {
     recipe: &'a Recipe,
     quiet: bool,
@@ -137,15 +146,15 @@ impl Sweep<'_> {
         l0: Option<f64>,
         method: &str,
         rate: f64,
-    ) -> anyhow::Result<Option<PathBuf>> {
+    ) -> anyhow::Result<Pruned> {
         let out = self.dir("pruned").join(run);
         if out.join("pruning.json").is_file() {
             self.tally.skipped += 1;
-            return Ok(Some(out));
+            return Ok(Pruned::Dir(out));
         }
         let Some(_claim) = claim::try_claim(&self.dir("claims"), &format!("prune-{run}"))? else {
             self.tally.busy.push(format!("prune {run}"));
-            return Ok(None);
+            return Ok(Pruned::Busy);
         };
         let grid = &self.recipe.prune;
         let eval_tokens =
@@ -184,14 +193,14 @@ impl Sweep<'_> {
                     record["loss_pruned"].as_f64().unwrap_or(f64::NAN)
                 ));
                 self.tally.done += 1;
-                Ok(Some(out))
+                Ok(Pruned::Dir(out))
             }
             // A rate the model's granularity cannot reach (e.g. depth 0.15 of a 2-layer model) is a
             // hole in the grid, not a failure of the sweep.
             Err(e) if format!("{e:#}").contains("unreachable") => {
                 self.say(&format!("skipping {run}: {e:#}"));
                 self.tally.unreachable.push(run.into());
-                Ok(None)
+                Ok(Pruned::Unreachable)
             }
             Err(e) => Err(e.context(format!("pruning {run}"))),
         }
@@ -244,7 +253,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let mut reached: Vec<(f64, String)> = Vec::new();
             for &rate in &recipe.prune.rates {
                 let run = format!("{}-{method}-{}", m.name, rate_tag(rate));
-                let Some(pruned) = sweep.prune(&run, &base, l0, method, rate)? else { continue };
+                let pruned = match sweep.prune(&run, &base, l0, method, rate)? {
+                    Pruned::Dir(dir) => dir,
+                    Pruned::Unreachable => continue,
+                    // Until the lower rate's model exists, this one cannot be told apart from it: leave the
+                    // rest of this method to the sweep that holds it (or to a rerun).
+                    Pruned::Busy => break,
+                };
                 let rho = achieved_rho(&pruned)?;
                 if let Some((_, twin)) = reached.iter().find(|(r, _)| *r == rho) {
                     sweep.say(&format!(

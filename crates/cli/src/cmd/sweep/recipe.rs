@@ -87,7 +87,9 @@ impl Recipe {
         let mut r: Recipe =
             toml::from_str(&text).with_context(|| format!("{}: invalid recipe", path.display()))?;
         // Absolute, because the generated RUN.toml files live in another folder.
-        let base = std::path::absolute(path.parent().unwrap_or(Path::new(".")))
+        // `mini.toml` has the parent "", which `absolute` refuses: that is the current folder.
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let base = std::path::absolute(parent)
             .with_context(|| format!("{}: cannot resolve its folder", path.display()))?;
         r.out = base.join(&r.out);
         r.data = base.join(&r.data);
