@@ -70,6 +70,24 @@ fn summary(md: &mut String, r: &Report) {
         );
     }
     md.push('\n');
+    // The law's plateau sits above L0 (E ≥ 0 in the paper's fits): post-training recovers what pruning
+    // cost. A run that ends below its L0 is still learning what pretraining did not teach the base.
+    let curves = &r.inputs.curves;
+    let below = curves
+        .runs
+        .iter()
+        .zip(curves.points_by_run())
+        .filter(|(run, idx)| idx.last().is_some_and(|&i| curves.points[i].loss() < run.l0))
+        .count();
+    if below > 0 {
+        let _ = writeln!(
+            md,
+            "- {below} of {} runs end below their L0 (the unpruned model's loss): their base models were \
+             still learning, so post-training there continues pretraining as much as it recovers from \
+             pruning — outside the regime of the paper, whose bases were fully trained.",
+            curves.runs.len()
+        );
+    }
     for t in &r.trends {
         let verdict = match t.verdict {
             Verdict::Holds => "agrees with the paper",
