@@ -82,7 +82,10 @@ fn train(config: &Path, resume: bool) -> std::process::Output {
 /// The curve's rows with the `tokens_per_s` column (the 11th) removed.
 fn curve_without_throughput(run: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(run.join("curve.csv")).unwrap();
-    assert!(text.starts_with("run,n0,rho,l0,d,loss,step,lr,train_loss,val_loss,tokens_per_s\n"), "{text}");
+    assert!(
+        text.starts_with("run,n0,rho,l0,d,loss,step,lr,train_loss,val_loss,tokens_per_s,family\n"),
+        "{text}"
+    );
     text.lines()
         .map(|line| {
             let mut cells: Vec<&str> = line.split(',').collect();
