@@ -35,11 +35,10 @@ use crate::error::{ModelError, Result as ModelResult};
 use crate::ops;
 use crate::weights::{Init, Store, Weights};
 
-/// Per-sequence-length tensors shared by all blocks: rotary tables (T, D) and the causal mask (T, T).
+/// Per-sequence-length tensors shared by all blocks: the rotary tables (T, D).
 pub struct Context {
     pub cos: Tensor,
     pub sin: Tensor,
-    pub mask: Tensor,
 }
 
 fn linear(vb: &Weights, in_dim: usize, out_dim: usize, bias: bool) -> ModelResult<Linear> {
@@ -105,13 +104,8 @@ impl Attention {
         let k = ops::apply_rope(&k, &ctx.cos, &ctx.sin)?;
         let k = ops::repeat_kv(&k, nh / nkv)?; // (B, nh, T, D)
         let v = ops::repeat_kv(&v, nh / nkv)?;
-        let scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (hd as f64).sqrt()))?; // (B, nh, T, T)
-        let scores = scores.broadcast_add(&ctx.mask)?;
-        // Low-precision models take the softmax in f32, as transformers does.
-        let probs = match scores.dtype() {
-            DType::F32 => ops::softmax_last(&scores)?,
-            dt => ops::softmax_last(&scores.to_dtype(DType::F32)?)?.to_dtype(dt)?,
-        };
+        let scores = q.matmul(&k.t()?.contiguous()?)?; // (B, nh, T, T)
+        let probs = ops::causal_softmax(&scores, 1.0 / (hd as f64).sqrt())?;
         let y = probs.matmul(&v)?; // (B, nh, T, D)
         y.transpose(1, 2)?.contiguous()?.reshape((b, t, nh * hd))
     }
@@ -140,7 +134,7 @@ impl Mlp {
 
     /// The input of `down_proj`, `silu(gate(x)) * up(x)`: (B, T, C) → (B, T, F).
     pub fn hidden(&self, x: &Tensor) -> Result<Tensor> {
-        self.gate_proj.forward(x)?.silu()? * self.up_proj.forward(x)?
+        ops::swiglu(&self.gate_proj.forward(x)?, &self.up_proj.forward(x)?)
     }
 }
 
@@ -335,11 +329,10 @@ impl Model {
         &self.layers
     }
 
-    /// Rotary tables and causal mask for sequences of length `t`.
+    /// Rotary tables for sequences of length `t`.
     pub fn context(&self, t: usize) -> Result<Context> {
         let (cos, sin) = ops::rope_tables(&self.inv_freq, t, self.dtype, &self.device)?;
-        let mask = ops::causal_mask(t, self.dtype, &self.device)?;
-        Ok(Context { cos, sin, mask })
+        Ok(Context { cos, sin })
     }
 
     /// Token embeddings: ids (B, T) → (B, T, C).

@@ -1,4 +1,5 @@
-//! Token cross-entropy with an ignore index, differentiable (log-softmax from basic ops, `gather`).
+//! Token cross-entropy with an ignore index, differentiable: a fused kernel for f32 on the CPU
+//! ([`crate::ops`]), log-softmax from basic ops and `gather` elsewhere.
 //!
 //! `loss = -mean_{i: target_i != IGNORE} log softmax(logits_i)[target_i]`, computed in f32 whatever the
 //! logits dtype. Logits are (B, T, V) or (N, V); targets (B, T) or (N), dtype u32 or i64. Only i64 targets
@@ -14,6 +15,8 @@
 //! ```
 
 use candle_core::{DType, Result, Tensor, D};
+
+use crate::ops;
 
 /// Targets with this value contribute nothing (PyTorch's `ignore_index` default).
 pub const IGNORE_INDEX: i64 = -100;
@@ -51,21 +54,14 @@ pub fn cross_entropy_sum(logits: &Tensor, targets: &Tensor) -> Result<(Tensor, u
         }
     }
     let count = keep.iter().filter(|k| **k > 0.0).count();
+    if ops::fused::applies(&[&logits]) {
+        let keep = keep.iter().map(|k| *k > 0.0).collect();
+        return Ok((ops::fused::cross_entropy_sum(&logits, picks, keep)?, count));
+    }
     let device = logits.device();
     let picks = Tensor::from_vec(picks, (n, 1), device)?;
     let keep = Tensor::from_vec(keep, n, device)?;
-    let log_probs = log_softmax_last(&logits)?; // (N, V)
-    let picked = log_probs.gather(&picks, 1)?.squeeze(1)?; // (N)
-    let sum = (picked * keep)?.sum_all()?.neg()?;
-    Ok((sum, count))
-}
-
-/// `x - logsumexp(x)` over the last dimension; the max shift is detached (it cancels).
-pub fn log_softmax_last(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let z = x.broadcast_sub(&max)?;
-    let lse = z.exp()?.sum_keepdim(D::Minus1)?.log()?;
-    z.broadcast_sub(&lse)
+    Ok((ops::plain::cross_entropy_sum(&logits, &picks, &keep)?, count))
 }
 
 #[cfg(test)]

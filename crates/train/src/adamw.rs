@@ -18,6 +18,8 @@ use candle_core::{Tensor, Var};
 
 use crate::error::{Result, TrainError};
 
+mod fused;
+
 /// AdamW hyper-parameters other than the learning rate (which the schedule supplies per step).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamWParams {
@@ -47,6 +49,8 @@ pub struct AdamW {
     params: AdamWParams,
     slots: Vec<Slot>,
     steps: u64,
+    /// Use the fused in-place CPU update where it applies (tests turn it off to compare).
+    fused: bool,
 }
 
 impl AdamW {
@@ -55,17 +59,17 @@ impl AdamW {
         let slots = vars
             .iter()
             .map(|(name, var)| {
-                let zeros = var.as_tensor().zeros_like()?;
+                // Separate buffers: the fused update writes them in place.
                 Ok(Slot {
                     name: name.clone(),
                     var: var.clone(),
-                    m: zeros.clone(),
-                    v: zeros,
+                    m: var.as_tensor().zeros_like()?,
+                    v: var.as_tensor().zeros_like()?,
                     decay: var.as_tensor().rank() >= 2,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(AdamW { params, slots, steps: 0 })
+        Ok(AdamW { params, slots, steps: 0, fused: true })
     }
 
     /// Steps taken so far (`t` of the last update).
@@ -83,6 +87,12 @@ impl AdamW {
         let bias2_sqrt = (1.0 - p.beta2.powi(t)).sqrt();
         let step_size = lr / bias1;
         for (slot, g) in self.slots.iter_mut().zip(grads) {
+            let decay = if slot.decay { 1.0 - lr * p.weight_decay } else { 1.0 };
+            if self.fused && fused::applies(&[slot.var.as_tensor(), &slot.m, &slot.v, g]) {
+                let c = fused::Consts { p, decay, step_size, bias2_sqrt };
+                fused::step(slot.var.as_tensor(), &slot.m, &slot.v, &g.contiguous()?, c)?;
+                continue;
+            }
             let mut w = slot.var.as_tensor().detach();
             if slot.decay && p.weight_decay != 0.0 {
                 w = w.affine(1.0 - lr * p.weight_decay, 0.0)?;
@@ -127,7 +137,8 @@ impl AdamW {
                         msg: format!("`{key}` has shape {:?}, the parameter {:?}", t.dims(), dims),
                     });
                 }
-                *dst = t.to_device(s.var.device())?.to_dtype(s.var.dtype())?;
+                // A copy: the fused update writes the moments in place, never into the caller's tensors.
+                *dst = t.to_device(s.var.device())?.to_dtype(s.var.dtype())?.copy()?;
             }
         }
         self.steps = steps;

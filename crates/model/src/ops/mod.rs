@@ -1,38 +1,67 @@
-//! Differentiable building blocks, made only of candle ops that have a backward pass.
+//! Differentiable building blocks of the decoder: RMSNorm, causal softmax, rotary embeddings, SwiGLU.
 //!
 //! candle's fused `rms_norm`, `softmax_last_dim` and `rope` kernels have no backward, so training through
-//! them silently drops gradients; these versions compose basic ops instead. Each is checked against the
-//! fused kernel in the tests below (forward values) and against transformers via the golden tests.
+//! them silently drops gradients. Each function here has two implementations with the same arithmetic:
+//! - [`plain`]: compositions of candle ops that have a backward pass, for any device and dtype;
+//! - [`fused`]: one CPU kernel per op with a hand-written backward (candle `CustomOp`s), used for f32
+//!   tensors on the CPU. A training step then makes a handful of passes over each activation instead of
+//!   dozens (every candle op allocates, and its backward adds into a zero-filled gradient).
+//!
+//! The fused kernels are checked against [`plain`] (values and gradients, random shapes) in
+//! `fused/tests.rs`; [`plain`] is checked against candle's inference kernels below and against
+//! transformers through the golden tests. `P2LAW_FUSED=0` in the environment selects [`plain`] everywhere.
 //!
 //! Shapes: B batch, H heads, T time, D head_dim, C channels.
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
 //! let x = Tensor::new(&[[1f32, 2., 3.]], &Device::Cpu).unwrap();
-//! let p = p2law_model::ops::softmax_last(&x).unwrap().to_vec2::<f32>().unwrap();
+//! let p = p2law_model::ops::plain::softmax_last(&x).unwrap().to_vec2::<f32>().unwrap();
 //! assert!((p[0][2] - 0.665241).abs() < 1e-6);
 //! ```
 
-use candle_core::{DType, Device, Result, Tensor, D};
+use candle_core::{DType, Device, Result, Tensor};
 
 use crate::config::{Config, RopeScaling};
 
-/// `x / sqrt(mean(x², last dim) + eps) * weight`, the statistics in f32 whatever the input dtype (as
-/// transformers does), the result cast back before the weight is applied.
+pub mod fused;
+pub mod plain;
+
+/// `x / sqrt(mean(x², last dim) + eps) * weight` (see [`plain::rms_norm`]).
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
-    let dtype = x.dtype();
-    let xf = x.to_dtype(DType::F32)?;
-    let ms = xf.sqr()?.mean_keepdim(D::Minus1)?;
-    let normed = xf.broadcast_div(&(ms + eps)?.sqrt()?)?;
-    normed.to_dtype(dtype)?.broadcast_mul(weight)
+    if fused::applies(&[x, weight]) {
+        fused::rms_norm(x, weight, eps)
+    } else {
+        plain::rms_norm(x, weight, eps)
+    }
 }
 
-/// Softmax over the last dimension. The max is subtracted for stability and detached: it cancels in the
-/// result, so its gradient is zero and need not be traced.
-pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let e = x.broadcast_sub(&max)?.exp()?;
-    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+/// `softmax(scores · scale + causal mask)` over the last dimension of (…, T, T) attention scores: query
+/// `i` sees keys `0..=i` (see [`plain::causal_softmax`]).
+pub fn causal_softmax(scores: &Tensor, scale: f64) -> Result<Tensor> {
+    if fused::applies(&[scores]) {
+        fused::causal_softmax(scores, scale)
+    } else {
+        plain::causal_softmax(scores, scale)
+    }
+}
+
+/// Rotary embeddings on x (B, H, T, D) with tables (T, D) (see [`plain::apply_rope`]).
+pub fn apply_rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    if fused::applies(&[x, cos, sin]) {
+        fused::apply_rope(x, cos, sin)
+    } else {
+        plain::apply_rope(x, cos, sin)
+    }
+}
+
+/// `silu(gate) · up` (see [`plain::swiglu`]).
+pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+    if fused::applies(&[gate, up]) {
+        fused::swiglu(gate, up)
+    } else {
+        plain::swiglu(gate, up)
+    }
 }
 
 /// Additive causal mask (T, T): 0 on and below the diagonal, -inf above (a query never sees later keys).
@@ -89,16 +118,6 @@ pub fn rope_tables(inv_freq: &[f64], t: usize, dtype: DType, device: &Device) ->
     Ok((cos, sin))
 }
 
-/// Applies rotary embeddings to x (B, H, T, D) with tables (T, D): `x·cos + rotate_half(x)·sin`, where
-/// `rotate_half([a, b]) = [-b, a]` on the two halves of D.
-pub fn apply_rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-    let d = x.dim(D::Minus1)?;
-    let a = x.narrow(D::Minus1, 0, d / 2)?;
-    let b = x.narrow(D::Minus1, d / 2, d / 2)?;
-    let rotated = Tensor::cat(&[&b.neg()?, &a], D::Minus1)?;
-    x.broadcast_mul(cos)? + rotated.broadcast_mul(sin)?
-}
-
 /// Repeats each key/value head `n` times: (B, Hkv, T, D) -> (B, Hkv·n, T, D), head h serving queries
 /// `h·n .. h·n+n` (transformers' `repeat_kv` order).
 pub fn repeat_kv(x: &Tensor, n: usize) -> Result<Tensor> {
@@ -125,20 +144,25 @@ mod tests {
     fn rms_norm_matches_fused_kernel() {
         let x = randn(&[2, 3, 8]);
         let w = randn(&[8]);
-        let ours = rms_norm(&x, &w, 1e-5).unwrap();
         let fused = candle_nn::ops::rms_norm(&x, &w, 1e-5).unwrap();
-        assert!(max_abs_diff(&ours, &fused) < 1e-5);
+        for ours in [rms_norm(&x, &w, 1e-5).unwrap(), plain::rms_norm(&x, &w, 1e-5).unwrap()] {
+            assert!(max_abs_diff(&ours, &fused) < 1e-5);
+        }
     }
 
     #[test]
     fn softmax_matches_fused_kernel_and_masks() {
-        let x = randn(&[2, 5, 5]).broadcast_add(&causal_mask(5, DType::F32, &Device::Cpu).unwrap()).unwrap();
-        let ours = softmax_last(&x).unwrap();
+        let s = randn(&[2, 5, 5]);
+        let x =
+            (&s * 0.5).unwrap().broadcast_add(&causal_mask(5, DType::F32, &Device::Cpu).unwrap()).unwrap();
         let fused = candle_nn::ops::softmax_last_dim(&x).unwrap();
-        assert!(max_abs_diff(&ours, &fused) < 1e-6);
-        let p = ours.to_vec3::<f32>().unwrap();
-        assert_eq!(p[0][0][1], 0.0);
-        assert!((p[1][0][0] - 1.0).abs() < 1e-6);
+        assert!(max_abs_diff(&plain::softmax_last(&x).unwrap(), &fused) < 1e-6);
+        for ours in [causal_softmax(&s, 0.5).unwrap(), plain::causal_softmax(&s, 0.5).unwrap()] {
+            assert!(max_abs_diff(&ours, &fused) < 1e-6);
+            let p = ours.to_vec3::<f32>().unwrap();
+            assert_eq!(p[0][0][1], 0.0);
+            assert!((p[1][0][0] - 1.0).abs() < 1e-6);
+        }
     }
 
     #[test]
@@ -147,18 +171,19 @@ mod tests {
         let x = randn(&[b, h, t, d]);
         let freqs = [1.0, 0.1, 0.01, 0.001];
         let (cos, sin) = rope_tables(&freqs, t, DType::F32, &Device::Cpu).unwrap();
-        let ours = apply_rope(&x, &cos, &sin).unwrap();
-        // The fused kernel takes (T, D/2) tables.
+        // candle's kernel takes (T, D/2) tables.
         let half = |t: &Tensor| t.narrow(1, 0, d / 2).unwrap().contiguous().unwrap();
         let fused = candle_nn::rotary_emb::rope(&x, &half(&cos), &half(&sin)).unwrap();
-        assert!(max_abs_diff(&ours, &fused) < 1e-5);
+        for ours in [apply_rope(&x, &cos, &sin).unwrap(), plain::apply_rope(&x, &cos, &sin).unwrap()] {
+            assert!(max_abs_diff(&ours, &fused) < 1e-5);
+        }
     }
 
     #[test]
     fn ops_have_gradients() {
         let x = candle_core::Var::from_tensor(&randn(&[2, 4, 8])).unwrap();
         let w = candle_core::Var::from_tensor(&randn(&[8])).unwrap();
-        let y = softmax_last(&rms_norm(x.as_tensor(), w.as_tensor(), 1e-5).unwrap()).unwrap();
+        let y = plain::softmax_last(&plain::rms_norm(x.as_tensor(), w.as_tensor(), 1e-5).unwrap()).unwrap();
         let loss = y.sqr().unwrap().sum_all().unwrap();
         let grads = loss.backward().unwrap();
         for v in [&x, &w] {

@@ -1,0 +1,54 @@
+//! Fused CPU kernels (f32, contiguous) with hand-written backward passes, as candle `CustomOp`s.
+//!
+//! Each op makes one pass over its input forward and one or two backward, parallel over rows with rayon.
+//! Reductions run in a fixed order whatever the thread count, so a step is reproducible bit for bit (a
+//! resumed run continues the same trajectory). The backward ops are themselves not differentiable: second
+//! derivatives are out of scope, as in candle.
+
+use std::sync::OnceLock;
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, DType, Layout, Result, Shape, Tensor};
+
+mod norm;
+mod rope;
+mod softmax;
+mod swiglu;
+#[cfg(test)]
+mod tests;
+mod xent;
+
+pub use norm::rms_norm;
+pub use rope::apply_rope;
+pub use softmax::causal_softmax;
+pub use swiglu::swiglu;
+pub use xent::cross_entropy_sum;
+
+/// Whether the fused kernels serve these tensors: all f32 on the CPU, and not switched off by
+/// `P2LAW_FUSED=0`.
+pub fn applies(tensors: &[&Tensor]) -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var("P2LAW_FUSED").map_or(true, |v| v.trim() != "0"))
+        && tensors.iter().all(|t| t.device().is_cpu() && t.dtype() == DType::F32)
+}
+
+/// The f32 elements of a contiguous input.
+fn f32s<'a>(op: &str, storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("{op}: f32 input expected, got {:?}", storage.dtype())
+    };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{op}: input must be contiguous"),
+    }
+}
+
+/// An f32 result of `shape`.
+fn output(data: Vec<f32>, shape: &Shape) -> Result<(CpuStorage, Shape)> {
+    Ok((CpuStorage::F32(data), shape.clone()))
+}
+
+/// Rows of `width` per parallel task: about 16k elements each, at least one row.
+fn rows_per_task(width: usize) -> usize {
+    (16_384 / width.max(1)).max(1)
+}

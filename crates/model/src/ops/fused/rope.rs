@@ -1,0 +1,84 @@
+//! Rotary embeddings in the "rotate half" layout: for x (…, T, D) with halves `a = x[..D/2]`,
+//! `b = x[D/2..]` and tables cos, sin (T, D):
+//!
+//! ```text
+//! y[i]       = a[i] · cos[i]       − b[i] · sin[i]
+//! y[i + D/2] = b[i] · cos[i + D/2] + a[i] · sin[i + D/2]
+//! ```
+//!
+//! A linear map per position, so the backward is its transpose (the same kernel with `transpose` set).
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::{f32s, output};
+
+/// Rotary embeddings on f32 x (B, H, T, D) with (T, D) tables on the CPU.
+pub fn apply_rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(&cos.contiguous()?, &sin.contiguous()?, Rope { transpose: false })
+}
+
+struct Rope {
+    transpose: bool,
+}
+
+impl CustomOp3 for Rope {
+    fn name(&self) -> &'static str {
+        "p2law-rope"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, cos, sin) =
+            (f32s(self.name(), s1, l1)?, f32s(self.name(), s2, l2)?, f32s(self.name(), s3, l3)?);
+        let (t, d) = match l1.dims() {
+            [.., t, d] if d % 2 == 0 && l2.dims() == [*t, *d] && l3.dims() == [*t, *d] => (*t, *d),
+            _ => candle_core::bail!(
+                "{}: x {:?} needs (T, D) tables with even D, got cos {:?} and sin {:?}",
+                self.name(),
+                l1.dims(),
+                l2.dims(),
+                l3.dims()
+            ),
+        };
+        let (h, transpose) = (d / 2, self.transpose);
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(t * d).zip(x.par_chunks(t * d)).for_each(|(y, x)| {
+            for (pos, (y, x)) in y.chunks_exact_mut(d).zip(x.chunks_exact(d)).enumerate() {
+                let (c, s) = (&cos[pos * d..(pos + 1) * d], &sin[pos * d..(pos + 1) * d]);
+                let (ya, yb) = y.split_at_mut(h);
+                for i in 0..h {
+                    let (a, b) = (x[i], x[i + h]);
+                    if transpose {
+                        ya[i] = a * c[i] + b * s[i + h];
+                        yb[i] = b * c[i + h] - a * s[i];
+                    } else {
+                        ya[i] = a * c[i] - b * s[i];
+                        yb[i] = b * c[i + h] + a * s[i + h];
+                    }
+                }
+            }
+        });
+        output(y, l1.shape())
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let dx = grad.contiguous()?.apply_op3_no_bwd(cos, sin, &Rope { transpose: !self.transpose })?;
+        // The tables are constants of the position, never trained.
+        Ok((Some(dx), None, None))
+    }
+}

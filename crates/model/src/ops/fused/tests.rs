@@ -1,0 +1,181 @@
+//! Each fused kernel against its [`crate::ops::plain`] composition: values and the gradients of every
+//! input, for random shapes and data, with a random upstream gradient.
+
+use candle_core::{Device, Tensor, Var};
+
+use crate::ops::plain;
+
+/// A small deterministic generator (xorshift), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn uniform(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+    fn tensor(&mut self, dims: &[usize], scale: f32) -> Tensor {
+        let n = dims.iter().product();
+        let data: Vec<f32> = (0..n).map(|_| (self.uniform() * 2.0 - 1.0) * scale).collect();
+        Tensor::from_vec(data, dims, &Device::Cpu).unwrap()
+    }
+}
+
+fn max_rel_diff(a: &Tensor, b: &Tensor) -> f32 {
+    let (a, b) = (
+        a.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        b.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+    );
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+    a.iter().zip(&b).map(|(a, b)| (a - b).abs() / scale).fold(0.0, f32::max)
+}
+
+/// Runs `fused` and `plain` on the same inputs (as Vars), backpropagates `Σ out · upstream` through both,
+/// and checks the outputs and the gradients of the first `trained` inputs agree to `tol` (relative to each
+/// tensor's largest entry).
+fn check(
+    what: &str,
+    inputs: &[Tensor],
+    trained: usize,
+    rng: &mut Rng,
+    tol: f32,
+    fused: impl Fn(&[Tensor]) -> candle_core::Result<Tensor>,
+    plain: impl Fn(&[Tensor]) -> candle_core::Result<Tensor>,
+) {
+    let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+    let as_tensors = || vars.iter().map(|v| v.as_tensor().clone()).collect::<Vec<_>>();
+    let (yf, yp) = (fused(&as_tensors()).unwrap(), plain(&as_tensors()).unwrap());
+    assert_eq!(yf.dims(), yp.dims(), "{what}: shapes");
+    let d = max_rel_diff(&yf, &yp);
+    assert!(d < tol, "{what}: values differ by {d:e}");
+    let upstream = rng.tensor(yf.dims(), 1.0);
+    let gf = (&yf * &upstream).unwrap().sum_all().unwrap().backward().unwrap();
+    let gp = (&yp * &upstream).unwrap().sum_all().unwrap().backward().unwrap();
+    for (i, v) in vars.iter().enumerate().take(trained) {
+        let (a, b) =
+            (gf.get(v.as_tensor()).expect("fused gradient"), gp.get(v.as_tensor()).expect("plain gradient"));
+        let d = max_rel_diff(a, b);
+        assert!(d < tol, "{what}: gradient of input {i} differs by {d:e}");
+    }
+}
+
+#[test]
+fn rms_norm_matches_plain() {
+    let mut rng = Rng(1);
+    for _ in 0..6 {
+        let (rows, c) = (1 + rng.below(300), 1 + rng.below(70));
+        let x = rng.tensor(&[rows, c], 3.0);
+        let w = rng.tensor(&[c], 2.0);
+        check(
+            "rms_norm",
+            &[x, w],
+            2,
+            &mut rng,
+            2e-5,
+            |t| super::rms_norm(&t[0], &t[1], 1e-5),
+            |t| plain::rms_norm(&t[0], &t[1], 1e-5),
+        );
+    }
+}
+
+#[test]
+fn causal_softmax_matches_plain() {
+    let mut rng = Rng(2);
+    for _ in 0..6 {
+        let (b, h, t) = (1 + rng.below(3), 1 + rng.below(4), 1 + rng.below(40));
+        let s = rng.tensor(&[b, h, t, t], 8.0);
+        let scale = 0.1 + rng.uniform() as f64;
+        check(
+            "causal_softmax",
+            &[s],
+            1,
+            &mut rng,
+            2e-5,
+            |x| super::causal_softmax(&x[0], scale),
+            |x| plain::causal_softmax(&x[0], scale),
+        );
+    }
+}
+
+#[test]
+fn rope_matches_plain() {
+    let mut rng = Rng(3);
+    for _ in 0..6 {
+        let (b, h, t, d) = (1 + rng.below(3), 1 + rng.below(4), 1 + rng.below(20), 2 * (1 + rng.below(8)));
+        let x = rng.tensor(&[b, h, t, d], 2.0);
+        let freqs: Vec<f64> = (0..d / 2).map(|i| 1.0 / 10_000f64.powf(2.0 * i as f64 / d as f64)).collect();
+        let (cos, sin) = crate::ops::rope_tables(&freqs, t, candle_core::DType::F32, &Device::Cpu).unwrap();
+        check(
+            "rope",
+            &[x, cos, sin],
+            1,
+            &mut rng,
+            1e-5,
+            |a| super::apply_rope(&a[0], &a[1], &a[2]),
+            |a| plain::apply_rope(&a[0], &a[1], &a[2]),
+        );
+    }
+}
+
+#[test]
+fn swiglu_matches_plain() {
+    let mut rng = Rng(4);
+    for _ in 0..6 {
+        let dims = [1 + rng.below(5), 1 + rng.below(9000)];
+        let (g, u) = (rng.tensor(&dims, 6.0), rng.tensor(&dims, 2.0));
+        check(
+            "swiglu",
+            &[g, u],
+            2,
+            &mut rng,
+            1e-5,
+            |a| super::swiglu(&a[0], &a[1]),
+            |a| plain::swiglu(&a[0], &a[1]),
+        );
+    }
+}
+
+#[test]
+fn cross_entropy_matches_plain_with_ignored_rows() {
+    let mut rng = Rng(5);
+    for _ in 0..6 {
+        let (n, v) = (1 + rng.below(200), 1 + rng.below(300));
+        let logits = rng.tensor(&[n, v], 10.0);
+        let targets: Vec<u32> = (0..n).map(|_| rng.below(v) as u32).collect();
+        let keep: Vec<bool> = (0..n).map(|r| r == 0 || rng.below(4) > 0).collect();
+        let picks = Tensor::from_vec(targets.clone(), (n, 1), &Device::Cpu).unwrap();
+        let mask: Vec<f32> = keep.iter().map(|k| *k as u8 as f32).collect();
+        let mask = Tensor::from_vec(mask, n, &Device::Cpu).unwrap();
+        check(
+            "cross_entropy",
+            &[logits],
+            1,
+            &mut rng,
+            2e-5,
+            |a| super::cross_entropy_sum(&a[0], targets.clone(), keep.clone()),
+            |a| plain::cross_entropy_sum(&a[0], &picks, &mask),
+        );
+    }
+}
+
+#[test]
+fn kernels_reject_bad_shapes() {
+    let dev = Device::Cpu;
+    let x = Tensor::zeros((2, 3, 4), candle_core::DType::F32, &dev).unwrap();
+    assert!(super::rms_norm(&x, &Tensor::ones(3, candle_core::DType::F32, &dev).unwrap(), 1e-5).is_err());
+    assert!(super::causal_softmax(&x, 1.0).is_err(), "(3, 4) is not square");
+    let table = Tensor::zeros((3, 4), candle_core::DType::F32, &dev).unwrap();
+    assert!(super::apply_rope(&x, &table, &table.narrow(0, 0, 2).unwrap()).is_err());
+    assert!(super::swiglu(&x, &table).is_err());
+    let logits = Tensor::zeros((2, 5), candle_core::DType::F32, &dev).unwrap();
+    assert!(super::cross_entropy_sum(&logits, vec![0], vec![true]).is_err(), "one target for two rows");
+    assert!(super::cross_entropy_sum(&logits, vec![0, 7], vec![true, true]).is_err(), "class 7 of 5");
+}

@@ -1,0 +1,66 @@
+//! The reference versions: compositions of candle ops that all have a backward pass, on any device and
+//! dtype. [`super`] uses them wherever the fused CPU kernels do not apply, and the kernels' tests compare
+//! against them (values and gradients).
+
+use candle_core::{DType, Result, Tensor, D};
+
+/// `x / sqrt(mean(x², last dim) + eps) * weight`, the statistics in f32 whatever the input dtype (as
+/// transformers does), the result cast back before the weight is applied.
+pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    let dtype = x.dtype();
+    let xf = x.to_dtype(DType::F32)?;
+    let ms = xf.sqr()?.mean_keepdim(D::Minus1)?;
+    let normed = xf.broadcast_div(&(ms + eps)?.sqrt()?)?;
+    normed.to_dtype(dtype)?.broadcast_mul(weight)
+}
+
+/// Softmax over the last dimension. The max is subtracted for stability and detached: it cancels in the
+/// result, so its gradient is zero and need not be traced.
+pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let e = x.broadcast_sub(&max)?.exp()?;
+    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+}
+
+/// `softmax(scores · scale + causal mask)` over the last dimension of (…, T, T) scores, taken in f32 for
+/// low-precision inputs (as transformers does) and cast back.
+pub fn causal_softmax(scores: &Tensor, scale: f64) -> Result<Tensor> {
+    let t = scores.dim(D::Minus1)?;
+    let mask = super::causal_mask(t, scores.dtype(), scores.device())?;
+    let masked = (scores * scale)?.broadcast_add(&mask)?;
+    match masked.dtype() {
+        DType::F32 => softmax_last(&masked),
+        dt => softmax_last(&masked.to_dtype(DType::F32)?)?.to_dtype(dt),
+    }
+}
+
+/// Applies rotary embeddings to x (B, H, T, D) with tables (T, D): `x·cos + rotate_half(x)·sin`, where
+/// `rotate_half([a, b]) = [-b, a]` on the two halves of D.
+pub fn apply_rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    let d = x.dim(D::Minus1)?;
+    let a = x.narrow(D::Minus1, 0, d / 2)?;
+    let b = x.narrow(D::Minus1, d / 2, d / 2)?;
+    let rotated = Tensor::cat(&[&b.neg()?, &a], D::Minus1)?;
+    x.broadcast_mul(cos)? + rotated.broadcast_mul(sin)?
+}
+
+/// SwiGLU's gate: `silu(gate) · up`, elementwise.
+pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+    gate.silu()? * up
+}
+
+/// Per-row `logsumexp(logits) − logits[target]` for (N, V) logits; `keep` (N: 1 or 0 per row) zeroes
+/// ignored rows, whose `picks` entry is any valid class. Returns the sum over rows (a scalar).
+pub fn cross_entropy_sum(logits: &Tensor, picks: &Tensor, keep: &Tensor) -> Result<Tensor> {
+    let log_probs = log_softmax_last(logits)?; // (N, V)
+    let picked = log_probs.gather(picks, 1)?.squeeze(1)?; // (N)
+    (picked * keep)?.sum_all()?.neg()
+}
+
+/// `x - logsumexp(x)` over the last dimension; the max shift is detached (it cancels).
+pub fn log_softmax_last(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let z = x.broadcast_sub(&max)?;
+    let lse = z.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    z.broadcast_sub(&lse)
+}
