@@ -96,18 +96,14 @@ impl Attention {
     pub fn heads(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let heads = |y: Tensor, n: usize| y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous();
-        let q = heads(self.q_proj.forward(x)?, nh)?; // (B, nh, T, D)
-        let k = heads(self.k_proj.forward(x)?, nkv)?; // (B, nkv, T, D)
-        let v = heads(self.v_proj.forward(x)?, nkv)?;
+        // (B, T, heads, D): the projections' own layout; attention reads heads in place.
+        let q = self.q_proj.forward(x)?.reshape((b, t, nh, hd))?;
+        let k = self.k_proj.forward(x)?.reshape((b, t, nkv, hd))?;
+        let v = self.v_proj.forward(x)?.reshape((b, t, nkv, hd))?;
         let q = ops::apply_rope(&q, &ctx.cos, &ctx.sin)?;
         let k = ops::apply_rope(&k, &ctx.cos, &ctx.sin)?;
-        let k = ops::repeat_kv(&k, nh / nkv)?; // (B, nh, T, D)
-        let v = ops::repeat_kv(&v, nh / nkv)?;
-        let scores = q.matmul(&k.t()?.contiguous()?)?; // (B, nh, T, T)
-        let probs = ops::causal_softmax(&scores, 1.0 / (hd as f64).sqrt())?;
-        let y = probs.matmul(&v)?; // (B, nh, T, D)
-        y.transpose(1, 2)?.contiguous()?.reshape((b, t, nh * hd))
+        let y = ops::causal_attention(&q, &k, &v, 1.0 / (hd as f64).sqrt())?; // (B, T, nh, D)
+        y.reshape((b, t, nh * hd))
     }
 }
 

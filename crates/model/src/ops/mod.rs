@@ -1,4 +1,4 @@
-//! Differentiable building blocks of the decoder: RMSNorm, causal softmax, rotary embeddings, SwiGLU.
+//! Differentiable building blocks of the decoder: RMSNorm, rotary embeddings, causal attention, SwiGLU.
 //!
 //! candle's fused `rms_norm`, `softmax_last_dim` and `rope` kernels have no backward, so training through
 //! them silently drops gradients. Each function here has two implementations with the same arithmetic:
@@ -36,17 +36,17 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
     }
 }
 
-/// `softmax(scores · scale + causal mask)` over the last dimension of (…, T, T) attention scores: query
-/// `i` sees keys `0..=i` (see [`plain::causal_softmax`]).
-pub fn causal_softmax(scores: &Tensor, scale: f64) -> Result<Tensor> {
-    if fused::applies(&[scores]) {
-        fused::causal_softmax(scores, scale)
+/// Causal attention, q (B, T, Hq, D), k and v (B, T, Hk, D) → (B, T, Hq, D): query `i` sees keys `0..=i`
+/// (see [`plain::causal_attention`]).
+pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
+    if fused::applies(&[q, k, v]) {
+        fused::causal_attention(q, k, v, scale)
     } else {
-        plain::causal_softmax(scores, scale)
+        plain::causal_attention(q, k, v, scale)
     }
 }
 
-/// Rotary embeddings on x (B, H, T, D) with tables (T, D) (see [`plain::apply_rope`]).
+/// Rotary embeddings on x (B, T, H, D) with tables (T, D) (see [`plain::apply_rope`]).
 pub fn apply_rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     if fused::applies(&[x, cos, sin]) {
         fused::apply_rope(x, cos, sin)
@@ -157,23 +157,22 @@ mod tests {
             (&s * 0.5).unwrap().broadcast_add(&causal_mask(5, DType::F32, &Device::Cpu).unwrap()).unwrap();
         let fused = candle_nn::ops::softmax_last_dim(&x).unwrap();
         assert!(max_abs_diff(&plain::softmax_last(&x).unwrap(), &fused) < 1e-6);
-        for ours in [causal_softmax(&s, 0.5).unwrap(), plain::causal_softmax(&s, 0.5).unwrap()] {
-            assert!(max_abs_diff(&ours, &fused) < 1e-6);
-            let p = ours.to_vec3::<f32>().unwrap();
-            assert_eq!(p[0][0][1], 0.0);
-            assert!((p[1][0][0] - 1.0).abs() < 1e-6);
-        }
+        let ours = plain::causal_softmax(&s, 0.5).unwrap();
+        assert!(max_abs_diff(&ours, &fused) < 1e-6);
+        let p = ours.to_vec3::<f32>().unwrap();
+        assert_eq!(p[0][0][1], 0.0);
+        assert!((p[1][0][0] - 1.0).abs() < 1e-6);
     }
 
     #[test]
     fn rope_matches_fused_kernel() {
-        let (b, h, t, d) = (1, 2, 6, 8);
-        let x = randn(&[b, h, t, d]);
+        let (b, t, h, d) = (1, 6, 2, 8);
+        let x = randn(&[b, t, h, d]);
         let freqs = [1.0, 0.1, 0.01, 0.001];
         let (cos, sin) = rope_tables(&freqs, t, DType::F32, &Device::Cpu).unwrap();
         // candle's kernel takes (T, D/2) tables.
         let half = |t: &Tensor| t.narrow(1, 0, d / 2).unwrap().contiguous().unwrap();
-        let fused = candle_nn::rotary_emb::rope(&x, &half(&cos), &half(&sin)).unwrap();
+        let fused = candle_nn::rotary_emb::rope_thd(&x, &half(&cos), &half(&sin)).unwrap();
         for ours in [apply_rope(&x, &cos, &sin).unwrap(), plain::apply_rope(&x, &cos, &sin).unwrap()] {
             assert!(max_abs_diff(&ours, &fused) < 1e-5);
         }

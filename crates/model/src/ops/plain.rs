@@ -34,14 +34,26 @@ pub fn causal_softmax(scores: &Tensor, scale: f64) -> Result<Tensor> {
     }
 }
 
-/// Applies rotary embeddings to x (B, H, T, D) with tables (T, D): `x·cos + rotate_half(x)·sin`, where
+/// Applies rotary embeddings to x (B, T, H, D) with tables (T, D): `x·cos + rotate_half(x)·sin`, where
 /// `rotate_half([a, b]) = [-b, a]` on the two halves of D.
 pub fn apply_rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     let d = x.dim(D::Minus1)?;
     let a = x.narrow(D::Minus1, 0, d / 2)?;
     let b = x.narrow(D::Minus1, d / 2, d / 2)?;
     let rotated = Tensor::cat(&[&b.neg()?, &a], D::Minus1)?;
-    x.broadcast_mul(cos)? + rotated.broadcast_mul(sin)?
+    // (T, 1, D): the same table row for every head at a position.
+    x.broadcast_mul(&cos.unsqueeze(1)?)? + rotated.broadcast_mul(&sin.unsqueeze(1)?)?
+}
+
+/// Causal attention with q (B, T, Hq, D) and k, v (B, T, Hk, D), Hk dividing Hq (query head `h` uses
+/// key/value head `h / (Hq / Hk)`): `softmax(Q Kᵀ · scale + mask) V` per head, (B, T, Hq, D).
+pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
+    let heads = |x: &Tensor| x.transpose(1, 2)?.contiguous(); // (B, H, T, D)
+    let n = q.dim(2)? / k.dim(2)?;
+    let (q, k, v) = (heads(q)?, super::repeat_kv(&heads(k)?, n)?, super::repeat_kv(&heads(v)?, n)?);
+    let scores = q.matmul(&k.t()?.contiguous()?)?; // (B, H, T, T)
+    let probs = causal_softmax(&scores, scale)?;
+    probs.matmul(&v)?.transpose(1, 2)?.contiguous()
 }
 
 /// SwiGLU's gate: `silu(gate) · up`, elementwise.

@@ -10,17 +10,18 @@ use std::sync::OnceLock;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, DType, Layout, Result, Shape, Tensor};
 
+mod attention;
+mod gemm;
 mod norm;
 mod rope;
-mod softmax;
 mod swiglu;
 #[cfg(test)]
 mod tests;
 mod xent;
 
+pub use attention::causal_attention;
 pub use norm::rms_norm;
 pub use rope::apply_rope;
-pub use softmax::causal_softmax;
 pub use swiglu::swiglu;
 pub use xent::cross_entropy_sum;
 

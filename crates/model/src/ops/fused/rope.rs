@@ -1,5 +1,5 @@
-//! Rotary embeddings in the "rotate half" layout: for x (…, T, D) with halves `a = x[..D/2]`,
-//! `b = x[D/2..]` and tables cos, sin (T, D):
+//! Rotary embeddings in the "rotate half" layout: for x (B, T, H, D), each head's vector at position `t`
+//! with halves `a = x[..D/2]`, `b = x[D/2..]`, and tables cos, sin (T, D):
 //!
 //! ```text
 //! y[i]       = a[i] · cos[i]       − b[i] · sin[i]
@@ -11,9 +11,9 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{f32s, output};
+use super::{f32s, output, rows_per_task};
 
-/// Rotary embeddings on f32 x (B, H, T, D) with (T, D) tables on the CPU.
+/// Rotary embeddings on f32 x (B, T, H, D) with (T, D) tables on the CPU.
 pub fn apply_rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op3(&cos.contiguous()?, &sin.contiguous()?, Rope { transpose: false })
 }
@@ -38,10 +38,10 @@ impl CustomOp3 for Rope {
     ) -> Result<(CpuStorage, Shape)> {
         let (x, cos, sin) =
             (f32s(self.name(), s1, l1)?, f32s(self.name(), s2, l2)?, f32s(self.name(), s3, l3)?);
-        let (t, d) = match l1.dims() {
-            [.., t, d] if d % 2 == 0 && l2.dims() == [*t, *d] && l3.dims() == [*t, *d] => (*t, *d),
+        let (t, heads, d) = match l1.dims() {
+            [_, t, h, d] if d % 2 == 0 && l2.dims() == [*t, *d] && l3.dims() == [*t, *d] => (*t, *h, *d),
             _ => candle_core::bail!(
-                "{}: x {:?} needs (T, D) tables with even D, got cos {:?} and sin {:?}",
+                "{}: x {:?} must be (B, T, H, D) with even D and (T, D) tables, got cos {:?} and sin {:?}",
                 self.name(),
                 l1.dims(),
                 l2.dims(),
@@ -49,23 +49,28 @@ impl CustomOp3 for Rope {
             ),
         };
         let (h, transpose) = (d / 2, self.transpose);
+        // Parallel over blocks of positions; each position is `heads` vectors of D.
+        let rows = rows_per_task(heads * d);
         let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(t * d).zip(x.par_chunks(t * d)).for_each(|(y, x)| {
-            for (pos, (y, x)) in y.chunks_exact_mut(d).zip(x.chunks_exact(d)).enumerate() {
-                let (c, s) = (&cos[pos * d..(pos + 1) * d], &sin[pos * d..(pos + 1) * d]);
-                let (ya, yb) = y.split_at_mut(h);
-                for i in 0..h {
-                    let (a, b) = (x[i], x[i + h]);
-                    if transpose {
-                        ya[i] = a * c[i] + b * s[i + h];
-                        yb[i] = b * c[i + h] - a * s[i];
-                    } else {
-                        ya[i] = a * c[i] - b * s[i];
-                        yb[i] = b * c[i + h] + a * s[i + h];
+        y.par_chunks_mut(rows * heads * d).zip(x.par_chunks(rows * heads * d)).enumerate().for_each(
+            |(task, (y, x))| {
+                for (k, (y, x)) in y.chunks_exact_mut(d).zip(x.chunks_exact(d)).enumerate() {
+                    let pos = (task * rows + k / heads) % t;
+                    let (c, s) = (&cos[pos * d..(pos + 1) * d], &sin[pos * d..(pos + 1) * d]);
+                    let (ya, yb) = y.split_at_mut(h);
+                    for i in 0..h {
+                        let (a, b) = (x[i], x[i + h]);
+                        if transpose {
+                            ya[i] = a * c[i] + b * s[i + h];
+                            yb[i] = b * c[i + h] - a * s[i];
+                        } else {
+                            ya[i] = a * c[i] - b * s[i];
+                            yb[i] = b * c[i + h] + a * s[i + h];
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
         output(y, l1.shape())
     }
 

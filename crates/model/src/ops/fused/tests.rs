@@ -87,20 +87,22 @@ fn rms_norm_matches_plain() {
 }
 
 #[test]
-fn causal_softmax_matches_plain() {
+fn causal_attention_matches_plain_with_grouped_heads() {
     let mut rng = Rng(2);
     for _ in 0..6 {
-        let (b, h, t) = (1 + rng.below(3), 1 + rng.below(4), 1 + rng.below(40));
-        let s = rng.tensor(&[b, h, t, t], 8.0);
-        let scale = 0.1 + rng.uniform() as f64;
+        let (b, t, hk, d) = (1 + rng.below(3), 1 + rng.below(40), 1 + rng.below(3), 1 + rng.below(24));
+        let hq = hk * (1 + rng.below(3));
+        let q = rng.tensor(&[b, t, hq, d], 2.0);
+        let (k, v) = (rng.tensor(&[b, t, hk, d], 2.0), rng.tensor(&[b, t, hk, d], 2.0));
+        let scale = 1.0 / (d as f64).sqrt();
         check(
-            "causal_softmax",
-            &[s],
-            1,
+            "attention",
+            &[q, k, v],
+            3,
             &mut rng,
             2e-5,
-            |x| super::causal_softmax(&x[0], scale),
-            |x| plain::causal_softmax(&x[0], scale),
+            |x| super::causal_attention(&x[0], &x[1], &x[2], scale),
+            |x| plain::causal_attention(&x[0], &x[1], &x[2], scale),
         );
     }
 }
@@ -109,8 +111,8 @@ fn causal_softmax_matches_plain() {
 fn rope_matches_plain() {
     let mut rng = Rng(3);
     for _ in 0..6 {
-        let (b, h, t, d) = (1 + rng.below(3), 1 + rng.below(4), 1 + rng.below(20), 2 * (1 + rng.below(8)));
-        let x = rng.tensor(&[b, h, t, d], 2.0);
+        let (b, t, h, d) = (1 + rng.below(3), 1 + rng.below(20), 1 + rng.below(4), 2 * (1 + rng.below(8)));
+        let x = rng.tensor(&[b, t, h, d], 2.0);
         let freqs: Vec<f64> = (0..d / 2).map(|i| 1.0 / 10_000f64.powf(2.0 * i as f64 / d as f64)).collect();
         let (cos, sin) = crate::ops::rope_tables(&freqs, t, candle_core::DType::F32, &Device::Cpu).unwrap();
         check(
@@ -171,9 +173,12 @@ fn kernels_reject_bad_shapes() {
     let dev = Device::Cpu;
     let x = Tensor::zeros((2, 3, 4), candle_core::DType::F32, &dev).unwrap();
     assert!(super::rms_norm(&x, &Tensor::ones(3, candle_core::DType::F32, &dev).unwrap(), 1e-5).is_err());
-    assert!(super::causal_softmax(&x, 1.0).is_err(), "(3, 4) is not square");
+    let kv = Tensor::zeros((2, 3, 3, 4), candle_core::DType::F32, &dev).unwrap();
+    let q = Tensor::zeros((2, 3, 4, 4), candle_core::DType::F32, &dev).unwrap();
+    assert!(super::causal_attention(&q, &kv, &kv, 1.0).is_err(), "3 key heads do not divide 4 query heads");
+    assert!(super::causal_attention(&x, &x, &x, 1.0).is_err(), "rank 3");
     let table = Tensor::zeros((3, 4), candle_core::DType::F32, &dev).unwrap();
-    assert!(super::apply_rope(&x, &table, &table.narrow(0, 0, 2).unwrap()).is_err());
+    assert!(super::apply_rope(&q, &table, &table.narrow(0, 0, 2).unwrap()).is_err());
     assert!(super::swiglu(&x, &table).is_err());
     let logits = Tensor::zeros((2, 5), candle_core::DType::F32, &dev).unwrap();
     assert!(super::cross_entropy_sum(&logits, vec![0], vec![true]).is_err(), "one target for two rows");

@@ -1,0 +1,206 @@
+//! Causal grouped-query attention in one op: `O = softmax(Q Kᵀ · scale + mask) V` per head, with q
+//! (B, T, Hq, D) and k, v (B, T, Hk, D) in the layout the projections produce (no transposes, no repeated
+//! key/value heads: query head `h` reads key/value head `h / (Hq / Hk)`). Output (B, T, Hq, D).
+//!
+//! Like flash attention, the (T, T) scores never leave a per-head scratch buffer: the forward keeps only
+//! each row's log-sum-exp, and the backward recomputes `P = exp(S · scale − lse)` from Q and K. Per head:
+//!
+//! ```text
+//! dV += Pᵀ dO      dP = dO Vᵀ      dS = scale · P ∘ (dP − rowsum(P ∘ dP))
+//! dQ  = dS K       dK += dSᵀ Q
+//! ```
+//!
+//! The forward runs one task per (batch, query head), the backward one per (batch, key/value head), which
+//! sums its group's query heads in order: the result does not depend on the thread count.
+
+use std::sync::{Arc, Mutex};
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
+use rayon::prelude::*;
+
+use super::gemm::{product, Out, View};
+use super::{f32s, output};
+
+/// Causal attention of f32 q (B, T, Hq, D), k and v (B, T, Hk, D) on the CPU → (B, T, Hq, D).
+pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
+    let op = Attention { scale: scale as f32, lse: Mutex::new(None) };
+    q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, op)
+}
+
+struct Attention {
+    scale: f32,
+    /// Per (batch, query head, position) log-sum-exp of the scaled scores, from the forward pass.
+    lse: Mutex<Option<Arc<Vec<f32>>>>,
+}
+
+/// The problem's sizes.
+#[derive(Clone, Copy)]
+struct Dims {
+    b: usize,
+    t: usize,
+    hq: usize,
+    hk: usize,
+    d: usize,
+}
+
+impl Dims {
+    fn of(op: &str, q: &[usize], k: &[usize], v: &[usize]) -> Result<Dims> {
+        match (q, k, v) {
+            ([b, t, hq, d], [b2, t2, hk, d2], v)
+                if b == b2 && t == t2 && d == d2 && k == v && *hk > 0 && hq % hk == 0 && *t > 0 && *d > 0 =>
+            {
+                Ok(Dims { b: *b, t: *t, hq: *hq, hk: *hk, d: *d })
+            }
+            _ => candle_core::bail!(
+                "{op}: q {q:?}, k {k:?}, v {v:?}: expected (B, T, Hq, D) and two (B, T, Hk, D) with Hk dividing Hq"
+            ),
+        }
+    }
+
+    /// Query head `h` of batch `b`: a (T, D) block of q, dq or the output.
+    fn q_head(&self, b: usize, h: usize) -> View {
+        View::rows((b * self.t * self.hq + h) * self.d, self.t, self.d, self.hq * self.d)
+    }
+
+    /// Key/value head `g` of batch `b`: a (T, D) block of k, v, dk or dv.
+    fn kv_head(&self, b: usize, g: usize) -> View {
+        View::rows((b * self.t * self.hk + g) * self.d, self.t, self.d, self.hk * self.d)
+    }
+
+    fn group(&self) -> usize {
+        self.hq / self.hk
+    }
+}
+
+/// `S = Q Kᵀ` for one head into a (T, T) scratch buffer.
+fn scores(s: &mut [f32], q: &[f32], qv: View, k: &[f32], kv: View) {
+    let t = qv.rows;
+    // SAFETY: `s` is this task's own buffer.
+    unsafe { product(Out::new(s), View::rows(0, t, t, t), q, qv, k, kv.t(), false) }
+}
+
+impl CustomOp3 for Attention {
+    fn name(&self) -> &'static str {
+        "p2law-causal-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let n = self.name();
+        let dm = Dims::of(n, l1.dims(), l2.dims(), l3.dims())?;
+        let (q, k, v) = (f32s(n, s1, l1)?, f32s(n, s2, l2)?, f32s(n, s3, l3)?);
+        let (t, scale) = (dm.t, self.scale);
+        let mut out = vec![0f32; q.len()];
+        let mut lse = vec![0f32; dm.b * dm.hq * t];
+        let dst = Out::new(&mut out);
+        lse.par_chunks_mut(t).enumerate().for_each(|(task, lse)| {
+            let (b, h) = (task / dm.hq, task % dm.hq);
+            let (qv, kv) = (dm.q_head(b, h), dm.kv_head(b, h / dm.group()));
+            let mut p = vec![0f32; t * t];
+            scores(&mut p, q, qv, k, kv);
+            for (i, (row, lse)) in p.chunks_exact_mut(t).zip(lse.iter_mut()).enumerate() {
+                let (seen, unseen) = row.split_at_mut(i + 1);
+                let max = seen.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s * scale));
+                let mut sum = 0f32;
+                for s in seen.iter_mut() {
+                    *s = (*s * scale - max).exp();
+                    sum += *s;
+                }
+                let inv = 1.0 / sum;
+                seen.iter_mut().for_each(|p| *p *= inv);
+                unseen.fill(0.0);
+                *lse = max + sum.ln();
+            }
+            // SAFETY: task (b, h) alone writes query head h of batch b.
+            unsafe { product(dst, qv, &p, View::rows(0, t, t, t), v, kv, false) }
+        });
+        *self.lse.lock().expect("lse lock poisoned") = Some(Arc::new(lse));
+        output(out, l1.shape())
+    }
+
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        _out: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let lse = self.lse.lock().expect("lse lock poisoned").clone();
+        let Some(lse) = lse else { candle_core::bail!("{}: backward before forward", self.name()) };
+        let grad = grad.contiguous()?;
+        let dm = Dims::of(self.name(), q.dims(), k.dims(), v.dims())?;
+        let guards = [q, k, v, &grad].map(|t| t.storage_and_layout());
+        let [q, k, v, dout] = [0, 1, 2, 3].map(|i| cpu_f32(self.name(), &guards[i].0, guards[i].1));
+        let (dq, dk, dv) = backward(dm, self.scale, q?, k?, v?, dout?, &lse);
+        let dev = grad.device();
+        Ok((
+            Some(Tensor::from_vec(dq, guards[0].1.shape(), dev)?),
+            Some(Tensor::from_vec(dk, guards[1].1.shape(), dev)?),
+            Some(Tensor::from_vec(dv, guards[2].1.shape(), dev)?),
+        ))
+    }
+}
+
+fn cpu_f32<'a>(op: &str, storage: &'a Storage, layout: &Layout) -> Result<&'a [f32]> {
+    match storage {
+        Storage::Cpu(s) => f32s(op, s, layout),
+        _ => candle_core::bail!("{op}: CPU tensors expected"),
+    }
+}
+
+/// (dq, dk, dv) from the inputs, the output's gradient and the forward's log-sum-exp.
+fn backward(
+    dm: Dims,
+    scale: f32,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    dout: &[f32],
+    lse: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let t = dm.t;
+    let (mut dq, mut dk, mut dv) = (vec![0f32; q.len()], vec![0f32; k.len()], vec![0f32; v.len()]);
+    let (dq_out, dk_out, dv_out) = (Out::new(&mut dq), Out::new(&mut dk), Out::new(&mut dv));
+    let square = View::rows(0, t, t, t);
+    (0..dm.b * dm.hk).into_par_iter().for_each(|task| {
+        let (b, g) = (task / dm.hk, task % dm.hk);
+        let kv = dm.kv_head(b, g);
+        let (mut p, mut ds) = (vec![0f32; t * t], vec![0f32; t * t]);
+        for (n, h) in (g * dm.group()..(g + 1) * dm.group()).enumerate() {
+            let qv = dm.q_head(b, h);
+            let lse = &lse[(b * dm.hq + h) * t..][..t];
+            scores(&mut p, q, qv, k, kv);
+            for (i, row) in p.chunks_exact_mut(t).enumerate() {
+                let (seen, unseen) = row.split_at_mut(i + 1);
+                seen.iter_mut().for_each(|s| *s = (*s * scale - lse[i]).exp());
+                unseen.fill(0.0);
+            }
+            // SAFETY (all four products): task (b, g) alone writes key/value head g of batch b and the query
+            // heads of its group; `p` and `ds` are its own.
+            unsafe {
+                product(dv_out, kv, &p, square.t(), dout, qv, n > 0);
+                product(Out::new(&mut ds), square, dout, qv, v, kv.t(), false);
+            }
+            for (i, (ds, p)) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)).enumerate() {
+                let dot: f32 = ds[..=i].iter().zip(&p[..=i]).map(|(d, p)| d * p).sum();
+                for (d, &p) in ds[..=i].iter_mut().zip(&p[..=i]) {
+                    *d = scale * p * (*d - dot);
+                }
+                ds[i + 1..].fill(0.0);
+            }
+            unsafe {
+                product(dq_out, qv, &ds, square, k, kv, false);
+                product(dk_out, kv, &ds, square.t(), q, qv, n > 0);
+            }
+        }
+    });
+    (dq, dk, dv)
+}
