@@ -19,10 +19,13 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor}
 use rayon::prelude::*;
 
 use super::gemm::{product, Out, View};
-use super::{f32s, output};
+use super::{f32s, output, simd};
 
 /// Causal attention of f32 q (B, T, Hq, D), k and v (B, T, Hk, D) on the CPU → (B, T, Hq, D).
 pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
+    if !(scale > 0.0 && scale.is_finite()) {
+        candle_core::bail!("causal attention: the score scale must be positive and finite, got {scale}");
+    }
     let op = Attention { scale: scale as f32, lse: Mutex::new(None) };
     q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, op)
 }
@@ -105,19 +108,18 @@ impl CustomOp3 for Attention {
             let (qv, kv) = (dm.q_head(b, h), dm.kv_head(b, h / dm.group()));
             let mut p = vec![0f32; t * t];
             scores(&mut p, q, qv, k, kv);
-            for (i, (row, lse)) in p.chunks_exact_mut(t).zip(lse.iter_mut()).enumerate() {
-                let (seen, unseen) = row.split_at_mut(i + 1);
-                let max = seen.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s * scale));
-                let mut sum = 0f32;
-                for s in seen.iter_mut() {
-                    *s = (*s * scale - max).exp();
-                    sum += *s;
+            simd::vectorized(|| {
+                for (i, (row, lse)) in p.chunks_exact_mut(t).zip(lse.iter_mut()).enumerate() {
+                    let (seen, unseen) = row.split_at_mut(i + 1);
+                    let max = simd::max(seen) * scale;
+                    seen.iter_mut().for_each(|s| *s = simd::exp(*s * scale - max));
+                    let sum = simd::sum(seen);
+                    let inv = 1.0 / sum;
+                    seen.iter_mut().for_each(|p| *p *= inv);
+                    unseen.fill(0.0);
+                    *lse = max + sum.ln();
                 }
-                let inv = 1.0 / sum;
-                seen.iter_mut().for_each(|p| *p *= inv);
-                unseen.fill(0.0);
-                *lse = max + sum.ln();
-            }
+            });
             // SAFETY: task (b, h) alone writes query head h of batch b.
             unsafe { product(dst, qv, &p, View::rows(0, t, t, t), v, kv, false) }
         });
@@ -178,24 +180,28 @@ fn backward(
             let qv = dm.q_head(b, h);
             let lse = &lse[(b * dm.hq + h) * t..][..t];
             scores(&mut p, q, qv, k, kv);
-            for (i, row) in p.chunks_exact_mut(t).enumerate() {
-                let (seen, unseen) = row.split_at_mut(i + 1);
-                seen.iter_mut().for_each(|s| *s = (*s * scale - lse[i]).exp());
-                unseen.fill(0.0);
-            }
+            simd::vectorized(|| {
+                for (i, row) in p.chunks_exact_mut(t).enumerate() {
+                    let (seen, unseen) = row.split_at_mut(i + 1);
+                    seen.iter_mut().for_each(|s| *s = simd::exp(*s * scale - lse[i]));
+                    unseen.fill(0.0);
+                }
+            });
             // SAFETY (all four products): task (b, g) alone writes key/value head g of batch b and the query
             // heads of its group; `p` and `ds` are its own.
             unsafe {
                 product(dv_out, kv, &p, square.t(), dout, qv, n > 0);
                 product(Out::new(&mut ds), square, dout, qv, v, kv.t(), false);
             }
-            for (i, (ds, p)) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)).enumerate() {
-                let dot: f32 = ds[..=i].iter().zip(&p[..=i]).map(|(d, p)| d * p).sum();
-                for (d, &p) in ds[..=i].iter_mut().zip(&p[..=i]) {
-                    *d = scale * p * (*d - dot);
+            simd::vectorized(|| {
+                for (i, (ds, p)) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)).enumerate() {
+                    let dot = simd::dot(&ds[..=i], &p[..=i]);
+                    for (d, &p) in ds[..=i].iter_mut().zip(&p[..=i]) {
+                        *d = scale * p * (*d - dot);
+                    }
+                    ds[i + 1..].fill(0.0);
                 }
-                ds[i + 1..].fill(0.0);
-            }
+            });
             unsafe {
                 product(dq_out, qv, &ds, square, k, kv, false);
                 product(dk_out, kv, &ds, square.t(), q, qv, n > 0);

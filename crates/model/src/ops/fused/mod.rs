@@ -14,6 +14,7 @@ mod attention;
 mod gemm;
 mod norm;
 mod rope;
+mod simd;
 mod swiglu;
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{f32s, output, rows_per_task};
+use super::{f32s, output, rows_per_task, simd};
 
 /// RMSNorm of f32 `x` (…, C) with weight (C) on the CPU.
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
@@ -31,8 +31,12 @@ fn width(op: &str, x: &Layout, w: &Layout) -> Result<usize> {
 
 /// `1 / sqrt(mean(x²) + eps)` of one row.
 fn inv_rms(x: &[f32], eps: f32) -> f32 {
-    let ms = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
-    1.0 / (ms + eps).sqrt()
+    1.0 / rms(x, eps)
+}
+
+/// `sqrt(mean(x²) + eps)` of one row.
+fn rms(x: &[f32], eps: f32) -> f32 {
+    (simd::dot(x, x) / x.len() as f32 + eps).sqrt()
 }
 
 impl CustomOp2 for RmsNorm {
@@ -53,12 +57,14 @@ impl CustomOp2 for RmsNorm {
         let rows = rows_per_task(c);
         let mut y = vec![0f32; x.len()];
         y.par_chunks_mut(rows * c).zip(x.par_chunks(rows * c)).for_each(|(y, x)| {
-            for (y, x) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
-                let s = (x.iter().map(|v| v * v).sum::<f32>() / c as f32 + eps).sqrt();
-                for ((y, &x), &w) in y.iter_mut().zip(x).zip(w) {
-                    *y = x / s * w;
+            simd::vectorized(|| {
+                for (y, x) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+                    let s = rms(x, eps);
+                    for ((y, &x), &w) in y.iter_mut().zip(x).zip(w) {
+                        *y = x / s * w;
+                    }
                 }
-            }
+            })
         });
         output(y, l1.shape())
     }
@@ -153,12 +159,14 @@ impl CustomOp2 for RmsNormGradW {
             .zip(dy.par_chunks(block))
             .map(|(x, dy)| {
                 let mut acc = vec![0f32; c];
-                for (x, dy) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
-                    let r = inv_rms(x, eps);
-                    for ((a, &x), &dy) in acc.iter_mut().zip(x).zip(dy) {
-                        *a += dy * x * r;
+                simd::vectorized(|| {
+                    for (x, dy) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
+                        let r = inv_rms(x, eps);
+                        for ((a, &x), &dy) in acc.iter_mut().zip(x).zip(dy) {
+                            *a += dy * x * r;
+                        }
                     }
-                }
+                });
                 acc
             })
             .collect();

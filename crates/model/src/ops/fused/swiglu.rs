@@ -5,6 +5,7 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::simd::{self, sigmoid};
 use super::{f32s, output};
 
 /// Elements per parallel task.
@@ -20,10 +21,6 @@ fn same_shape(op: &str, a: &Layout, b: &Layout) -> Result<()> {
         candle_core::bail!("{op}: shapes {:?} and {:?} differ", a.dims(), b.dims());
     }
     Ok(())
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 struct Swiglu;
@@ -44,9 +41,11 @@ impl CustomOp2 for Swiglu {
         let (g, u) = (f32s(self.name(), s1, l1)?, f32s(self.name(), s2, l2)?);
         let mut h = vec![0f32; g.len()];
         h.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK).zip(u.par_chunks(CHUNK))).for_each(|(h, (g, u))| {
-            for ((h, &g), &u) in h.iter_mut().zip(g).zip(u) {
-                *h = g * sigmoid(g) * u;
-            }
+            simd::vectorized(|| {
+                for ((h, &g), &u) in h.iter_mut().zip(g).zip(u) {
+                    *h = g * sigmoid(g) * u;
+                }
+            })
         });
         output(h, l1.shape())
     }
@@ -91,11 +90,19 @@ impl CustomOp3 for SwigluGrad {
         let mut out = vec![0f32; g.len()];
         out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
             let at = c * CHUNK;
-            for (k, o) in out.iter_mut().enumerate() {
-                let (g, u, dh) = (g[at + k], u[at + k], dh[at + k]);
-                let sig = sigmoid(g);
-                *o = if wrt_gate { dh * u * sig * (1.0 + g * (1.0 - sig)) } else { dh * g * sig };
-            }
+            let (g, u, dh) = (&g[at..at + out.len()], &u[at..at + out.len()], &dh[at..at + out.len()]);
+            simd::vectorized(|| {
+                if wrt_gate {
+                    for (((o, &g), &u), &dh) in out.iter_mut().zip(g).zip(u).zip(dh) {
+                        let sig = sigmoid(g);
+                        *o = dh * u * sig * (1.0 + g * (1.0 - sig));
+                    }
+                } else {
+                    for ((o, &g), &dh) in out.iter_mut().zip(g).zip(dh) {
+                        *o = dh * g * sigmoid(g);
+                    }
+                }
+            })
         });
         output(out, l1.shape())
     }

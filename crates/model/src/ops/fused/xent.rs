@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{f32s, output, rows_per_task};
+use super::{f32s, output, rows_per_task, simd};
 
 /// Summed cross-entropy (a scalar) of f32 (N, V) `logits` on the CPU against `targets[r]`, rows with
 /// `keep[r] == false` left out. Targets must be valid classes (the caller checks).
@@ -38,8 +38,10 @@ fn rows_and_vocab(op: &str, layout: &Layout, targets: &Targets) -> Result<(usize
 }
 
 fn log_sum_exp(x: &[f32]) -> f32 {
-    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    max + x.iter().map(|v| (v - max).exp()).sum::<f32>().ln()
+    simd::vectorized(|| {
+        let max = simd::max(x);
+        max + simd::sum_exp(x, max).ln()
+    })
 }
 
 impl CustomOp1 for CrossEntropy {
@@ -106,9 +108,8 @@ impl CustomOp1 for CrossEntropyGrad {
                 if !targets.keep[r] {
                     continue;
                 }
-                for (d, &x) in dx.iter_mut().zip(x) {
-                    *d = scale * (x - lse[r]).exp();
-                }
+                let lse = lse[r];
+                simd::vectorized(|| dx.iter_mut().zip(x).for_each(|(d, &x)| *d = scale * simd::exp(x - lse)));
                 dx[targets.class[r] as usize] -= scale;
             }
         });
