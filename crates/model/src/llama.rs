@@ -28,7 +28,7 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{Embedding, Linear, VarMap};
+use candle_nn::{Embedding, VarMap};
 
 use crate::config::Config;
 use crate::error::{ModelError, Result as ModelResult};
@@ -44,7 +44,19 @@ pub struct Context {
 fn linear(vb: &Weights, in_dim: usize, out_dim: usize, bias: bool) -> ModelResult<Linear> {
     let weight = vb.get(&[out_dim, in_dim], "weight", Init::Normal)?;
     let bias = if bias { Some(vb.get(&[out_dim], "bias", Init::Zeros)?) } else { None };
-    Ok(Linear::new(weight, bias))
+    Ok(Linear { weight, bias })
+}
+
+/// `y = x · Wᵀ + b`, W (out, in) as Hugging Face stores it.
+pub struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        ops::linear(x, &self.weight, self.bias.as_ref())
+    }
 }
 
 /// RMSNorm with a learned per-channel scale.
@@ -256,7 +268,7 @@ impl Model {
         let norm = RmsNorm::load(&vb.pp("model.norm"), config.hidden_size, config.rms_norm_eps)?;
         let lm_head = if config.tie_word_embeddings {
             store.discard("lm_head.weight");
-            Linear::new(embed_weight, None)
+            Linear { weight: embed_weight, bias: None }
         } else {
             linear(&vb.pp("lm_head"), config.hidden_size, config.vocab_size, false)?
         };

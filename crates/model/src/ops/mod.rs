@@ -55,6 +55,15 @@ pub fn apply_rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// `x · Wᵀ + b` for x (…, K), W (N, K) and an optional bias (N) (see [`plain::linear`]).
+pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let y = if fused::applies(&[x, w]) { fused::linear(x, w)? } else { plain::linear(x, w)? };
+    match bias {
+        Some(b) => y.broadcast_add(b),
+        None => Ok(y),
+    }
+}
+
 /// `silu(gate) · up` (see [`plain::swiglu`]).
 pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
     if fused::applies(&[gate, up]) {

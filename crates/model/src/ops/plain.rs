@@ -56,6 +56,12 @@ pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Resul
     probs.matmul(&v)?.transpose(1, 2)?.contiguous()
 }
 
+/// `x · Wᵀ` for x (…, K) and W (N, K), as candle-nn's `Linear` computes it.
+pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    use candle_core::Module;
+    candle_nn::Linear::new(w.clone(), None).forward(x)
+}
+
 /// SwiGLU's gate: `silu(gate) · up`, elementwise.
 pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
     gate.silu()? * up

@@ -1,5 +1,5 @@
-//! Strided single-threaded matrix products on f32 buffers (the `gemm` crate, as candle's CPU backend uses),
-//! for kernels that run many small products in parallel themselves.
+//! Strided matrix products on f32 buffers with the `gemm` crate (what candle's CPU backend uses):
+//! single-threaded for kernels that run many small products in parallel themselves, or on rayon's threads.
 
 /// `rows × cols` elements of a buffer, element (r, c) at `at + r·rs + c·cs`.
 #[derive(Clone, Copy, Debug)]
@@ -54,6 +54,29 @@ impl Out {
 /// No other thread may read or write `dst`'s elements during the call (other elements of the same buffer
 /// are fine). Shapes and bounds are checked (a mismatch is a bug and panics).
 pub unsafe fn product(dst: Out, d: View, a: &[f32], av: View, b: &[f32], bv: View, accumulate: bool) {
+    // SAFETY: the caller's contract.
+    unsafe { product_with(dst, d, a, av, b, bv, accumulate, gemm::Parallelism::None) }
+}
+
+/// `dst ← a · b` into a buffer of its own, on all of rayon's threads.
+pub fn product_parallel(dst: &mut [f32], d: View, a: &[f32], av: View, b: &[f32], bv: View) {
+    let threads = rayon::current_num_threads();
+    let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    // SAFETY: `dst` is borrowed mutably for the call, so no one else touches it.
+    unsafe { product_with(Out::new(dst), d, a, av, b, bv, false, par) }
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn product_with(
+    dst: Out,
+    d: View,
+    a: &[f32],
+    av: View,
+    b: &[f32],
+    bv: View,
+    accumulate: bool,
+    par: gemm::Parallelism,
+) {
     assert!(
         d.rows == av.rows && d.cols == bv.cols && av.cols == bv.rows,
         "product: {d:?} = {av:?} · {bv:?} does not agree"
@@ -81,7 +104,7 @@ pub unsafe fn product(dst: Out, d: View, a: &[f32], av: View, b: &[f32], bv: Vie
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            par,
         )
     }
 }

@@ -12,6 +12,7 @@ use candle_core::{CpuStorage, DType, Layout, Result, Shape, Tensor};
 
 mod attention;
 mod gemm;
+mod linear;
 mod norm;
 mod rope;
 mod simd;
@@ -21,6 +22,7 @@ mod tests;
 mod xent;
 
 pub use attention::causal_attention;
+pub use linear::linear;
 pub use norm::rms_norm;
 pub use rope::apply_rope;
 pub use swiglu::swiglu;

@@ -169,6 +169,25 @@ fn cross_entropy_matches_plain_with_ignored_rows() {
 }
 
 #[test]
+fn linear_matches_plain() {
+    let mut rng = Rng(6);
+    for _ in 0..6 {
+        let (b, t, k, n) = (1 + rng.below(3), 1 + rng.below(50), 1 + rng.below(70), 1 + rng.below(90));
+        let x = rng.tensor(&[b, t, k], 2.0);
+        let w = rng.tensor(&[n, k], 1.0);
+        check(
+            "linear",
+            &[x, w],
+            2,
+            &mut rng,
+            2e-5,
+            |a| super::linear(&a[0], &a[1]),
+            |a| plain::linear(&a[0], &a[1]),
+        );
+    }
+}
+
+#[test]
 fn kernels_reject_bad_shapes() {
     let dev = Device::Cpu;
     let x = Tensor::zeros((2, 3, 4), candle_core::DType::F32, &dev).unwrap();
@@ -180,6 +199,7 @@ fn kernels_reject_bad_shapes() {
     let table = Tensor::zeros((3, 4), candle_core::DType::F32, &dev).unwrap();
     assert!(super::apply_rope(&q, &table, &table.narrow(0, 0, 2).unwrap()).is_err());
     assert!(super::swiglu(&x, &table).is_err());
+    assert!(super::linear(&x, &table.t().unwrap()).is_err(), "x ends in 4, the weight (4, 3) takes 3");
     let logits = Tensor::zeros((2, 5), candle_core::DType::F32, &dev).unwrap();
     assert!(super::cross_entropy_sum(&logits, vec![0], vec![true]).is_err(), "one target for two rows");
     assert!(super::cross_entropy_sum(&logits, vec![0, 7], vec![true, true]).is_err(), "class 7 of 5");
