@@ -81,8 +81,6 @@ pub struct Attention {
     k_proj: Linear,
     v_proj: Linear,
     o_proj: Linear,
-    num_heads: usize,
-    num_kv_heads: usize,
     head_dim: usize,
 }
 
@@ -94,8 +92,6 @@ impl Attention {
             k_proj: linear(&vb.pp("k_proj"), c, cfg.num_kv_heads * hd, cfg.qkv_bias)?,
             v_proj: linear(&vb.pp("v_proj"), c, cfg.num_kv_heads * hd, cfg.qkv_bias)?,
             o_proj: linear(&vb.pp("o_proj"), cfg.num_heads * hd, c, cfg.o_bias)?,
-            num_heads: cfg.num_heads,
-            num_kv_heads: cfg.num_kv_heads,
             head_dim: hd,
         })
     }
@@ -106,16 +102,11 @@ impl Attention {
 
     /// The per-head outputs before `o_proj`: (B, T, C) → (B, T, nh·D), head `h` in columns `h·D..(h+1)·D`.
     pub fn heads(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
-        let (b, t, _) = x.dims3()?;
-        let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        // (B, T, heads, D): the projections' own layout; attention reads heads in place.
-        let q = self.q_proj.forward(x)?.reshape((b, t, nh, hd))?;
-        let k = self.k_proj.forward(x)?.reshape((b, t, nkv, hd))?;
-        let v = self.v_proj.forward(x)?.reshape((b, t, nkv, hd))?;
-        let q = ops::apply_rope(&q, &ctx.cos, &ctx.sin)?;
-        let k = ops::apply_rope(&k, &ctx.cos, &ctx.sin)?;
-        let y = ops::causal_attention(&q, &k, &v, 1.0 / (hd as f64).sqrt())?; // (B, T, nh, D)
-        y.reshape((b, t, nh * hd))
+        // (B, T, heads·D): the projections' own layout; rotary embeddings and attention read heads in place.
+        let q = ops::apply_rope(&self.q_proj.forward(x)?, &ctx.cos, &ctx.sin)?;
+        let k = ops::apply_rope(&self.k_proj.forward(x)?, &ctx.cos, &ctx.sin)?;
+        let v = self.v_proj.forward(x)?;
+        ops::causal_attention(&q, &k, &v, self.head_dim)
     }
 }
 
@@ -142,7 +133,7 @@ impl Mlp {
 
     /// The input of `down_proj`, `silu(gate(x)) * up(x)`: (B, T, C) → (B, T, F).
     pub fn hidden(&self, x: &Tensor) -> Result<Tensor> {
-        ops::swiglu(&self.gate_proj.forward(x)?, &self.up_proj.forward(x)?)
+        ops::swiglu(x, &self.gate_proj.weight, &self.up_proj.weight)
     }
 }
 

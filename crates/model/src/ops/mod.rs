@@ -36,17 +36,17 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
     }
 }
 
-/// Causal attention, q (B, T, Hq, D), k and v (B, T, Hk, D) → (B, T, Hq, D): query `i` sees keys `0..=i`
-/// (see [`plain::causal_attention`]).
-pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
+/// Causal attention, q (B, T, Hq·D), k and v (B, T, Hk·D) → (B, T, Hq·D), heads of `head_dim` side by
+/// side: query `i` sees keys `0..=i` (see [`plain::causal_attention`]).
+pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, head_dim: usize) -> Result<Tensor> {
     if fused::applies(&[q, k, v]) {
-        fused::causal_attention(q, k, v, scale)
+        fused::causal_attention(q, k, v, head_dim)
     } else {
-        plain::causal_attention(q, k, v, scale)
+        plain::causal_attention(q, k, v, head_dim)
     }
 }
 
-/// Rotary embeddings on x (B, T, H, D) with tables (T, D) (see [`plain::apply_rope`]).
+/// Rotary embeddings on x (B, T, H·D) with tables (T, D) (see [`plain::apply_rope`]).
 pub fn apply_rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     if fused::applies(&[x, cos, sin]) {
         fused::apply_rope(x, cos, sin)
@@ -64,12 +64,13 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     }
 }
 
-/// `silu(gate) · up` (see [`plain::swiglu`]).
-pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
-    if fused::applies(&[gate, up]) {
-        fused::swiglu(gate, up)
+/// SwiGLU's gated hidden layer `silu(x · W_gᵀ) ∘ (x · W_uᵀ)` for x (…, K), W_g and W_u (F, K) → (…, F)
+/// (see [`plain::swiglu`]).
+pub fn swiglu(x: &Tensor, w_gate: &Tensor, w_up: &Tensor) -> Result<Tensor> {
+    if fused::applies(&[x, w_gate, w_up]) {
+        fused::swiglu(x, w_gate, w_up)
     } else {
-        plain::swiglu(gate, up)
+        plain::swiglu(x, w_gate, w_up)
     }
 }
 
@@ -177,13 +178,14 @@ mod tests {
     fn rope_matches_fused_kernel() {
         let (b, t, h, d) = (1, 6, 2, 8);
         let x = randn(&[b, t, h, d]);
+        let flat = x.reshape((b, t, h * d)).unwrap();
         let freqs = [1.0, 0.1, 0.01, 0.001];
         let (cos, sin) = rope_tables(&freqs, t, DType::F32, &Device::Cpu).unwrap();
         // candle's kernel takes (T, D/2) tables.
         let half = |t: &Tensor| t.narrow(1, 0, d / 2).unwrap().contiguous().unwrap();
         let fused = candle_nn::rotary_emb::rope_thd(&x, &half(&cos), &half(&sin)).unwrap();
-        for ours in [apply_rope(&x, &cos, &sin).unwrap(), plain::apply_rope(&x, &cos, &sin).unwrap()] {
-            assert!(max_abs_diff(&ours, &fused) < 1e-5);
+        for ours in [apply_rope(&flat, &cos, &sin).unwrap(), plain::apply_rope(&flat, &cos, &sin).unwrap()] {
+            assert!(max_abs_diff(&ours.reshape((b, t, h, d)).unwrap(), &fused) < 1e-5);
         }
     }
 

@@ -34,26 +34,30 @@ pub fn causal_softmax(scores: &Tensor, scale: f64) -> Result<Tensor> {
     }
 }
 
-/// Applies rotary embeddings to x (B, T, H, D) with tables (T, D): `x·cos + rotate_half(x)·sin`, where
-/// `rotate_half([a, b]) = [-b, a]` on the two halves of D.
+/// Applies rotary embeddings to x (B, T, H·D) with tables (T, D): `x·cos + rotate_half(x)·sin` per head,
+/// where `rotate_half([a, b]) = [-b, a]` on the two halves of D.
 pub fn apply_rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-    let d = x.dim(D::Minus1)?;
+    let (batch, t, w) = x.dims3()?;
+    let d = cos.dim(1)?;
+    let x = x.reshape((batch, t, w / d, d))?;
     let a = x.narrow(D::Minus1, 0, d / 2)?;
     let b = x.narrow(D::Minus1, d / 2, d / 2)?;
     let rotated = Tensor::cat(&[&b.neg()?, &a], D::Minus1)?;
     // (T, 1, D): the same table row for every head at a position.
-    x.broadcast_mul(&cos.unsqueeze(1)?)? + rotated.broadcast_mul(&sin.unsqueeze(1)?)?
+    let y = (x.broadcast_mul(&cos.unsqueeze(1)?)? + rotated.broadcast_mul(&sin.unsqueeze(1)?)?)?;
+    y.reshape((batch, t, w))
 }
 
-/// Causal attention with q (B, T, Hq, D) and k, v (B, T, Hk, D), Hk dividing Hq (query head `h` uses
-/// key/value head `h / (Hq / Hk)`): `softmax(Q Kᵀ · scale + mask) V` per head, (B, T, Hq, D).
-pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
-    let heads = |x: &Tensor| x.transpose(1, 2)?.contiguous(); // (B, H, T, D)
-    let n = q.dim(2)? / k.dim(2)?;
+/// Causal attention with q (B, T, Hq·D) and k, v (B, T, Hk·D), Hk dividing Hq (query head `h` uses
+/// key/value head `h / (Hq / Hk)`): `softmax(Q Kᵀ / √D + mask) V` per head, (B, T, Hq·D).
+pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, head_dim: usize) -> Result<Tensor> {
+    let (b, t, wq) = q.dims3()?;
+    let heads = |x: &Tensor| x.reshape((b, t, (), head_dim))?.transpose(1, 2)?.contiguous(); // (B, H, T, D)
+    let n = wq / k.dim(2)?;
     let (q, k, v) = (heads(q)?, super::repeat_kv(&heads(k)?, n)?, super::repeat_kv(&heads(v)?, n)?);
     let scores = q.matmul(&k.t()?.contiguous()?)?; // (B, H, T, T)
-    let probs = causal_softmax(&scores, scale)?;
-    probs.matmul(&v)?.transpose(1, 2)?.contiguous()
+    let probs = causal_softmax(&scores, 1.0 / (head_dim as f64).sqrt())?;
+    probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, wq))
 }
 
 /// `x · Wᵀ` for x (…, K) and W (N, K), as candle-nn's `Linear` computes it.
@@ -62,9 +66,9 @@ pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     candle_nn::Linear::new(w.clone(), None).forward(x)
 }
 
-/// SwiGLU's gate: `silu(gate) · up`, elementwise.
-pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
-    gate.silu()? * up
+/// SwiGLU's gated hidden layer: `silu(x · W_gᵀ) ∘ (x · W_uᵀ)`.
+pub fn swiglu(x: &Tensor, w_gate: &Tensor, w_up: &Tensor) -> Result<Tensor> {
+    linear(x, w_gate)?.silu()? * linear(x, w_up)?
 }
 
 /// Per-row `logsumexp(logits) − logits[target]` for (N, V) logits; `keep` (N: 1 or 0 per row) zeroes

@@ -1,6 +1,6 @@
-//! Causal grouped-query attention in one op: `O = softmax(Q Kᵀ · scale + mask) V` per head, with q
-//! (B, T, Hq, D) and k, v (B, T, Hk, D) in the layout the projections produce (no transposes, no repeated
-//! key/value heads: query head `h` reads key/value head `h / (Hq / Hk)`). Output (B, T, Hq, D).
+//! Causal grouped-query attention in one op: `O = softmax(Q Kᵀ / √D + mask) V` per head, with q
+//! (B, T, Hq·D) and k, v (B, T, Hk·D) in the layout the projections produce (no reshapes or transposes, no
+//! repeated key/value heads: query head `h` reads key/value head `h / (Hq / Hk)`). Output (B, T, Hq·D).
 //!
 //! Like flash attention, the (T, T) scores never leave a per-head scratch buffer: the forward keeps only
 //! each row's log-sum-exp, and the backward recomputes `P = exp(S · scale − lse)` from Q and K. Per head:
@@ -15,22 +15,23 @@
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::gemm::{product, Out, View};
-use super::{f32s, output, simd};
+use super::{cpu_f32, f32s, output, simd};
 
-/// Causal attention of f32 q (B, T, Hq, D), k and v (B, T, Hk, D) on the CPU → (B, T, Hq, D).
-pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
-    if !(scale > 0.0 && scale.is_finite()) {
-        candle_core::bail!("causal attention: the score scale must be positive and finite, got {scale}");
+/// Causal attention of f32 q (B, T, Hq·D), k and v (B, T, Hk·D) on the CPU → (B, T, Hq·D).
+pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, head_dim: usize) -> Result<Tensor> {
+    if head_dim == 0 {
+        candle_core::bail!("causal attention: head_dim must be positive");
     }
-    let op = Attention { scale: scale as f32, lse: Mutex::new(None) };
+    let op = Attention { d: head_dim, scale: (1.0 / (head_dim as f64).sqrt()) as f32, lse: Mutex::new(None) };
     q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, op)
 }
 
 struct Attention {
+    d: usize,
     scale: f32,
     /// Per (batch, query head, position) log-sum-exp of the scaled scores, from the forward pass.
     lse: Mutex<Option<Arc<Vec<f32>>>>,
@@ -47,15 +48,15 @@ struct Dims {
 }
 
 impl Dims {
-    fn of(op: &str, q: &[usize], k: &[usize], v: &[usize]) -> Result<Dims> {
-        match (q, k, v) {
-            ([b, t, hq, d], [b2, t2, hk, d2], v)
-                if b == b2 && t == t2 && d == d2 && k == v && *hk > 0 && hq % hk == 0 && *t > 0 && *d > 0 =>
+    fn of(op: &str, d: usize, q: &[usize], k: &[usize], v: &[usize]) -> Result<Dims> {
+        match (q, k) {
+            ([b, t, wq], [b2, t2, wk])
+                if b == b2 && t == t2 && k == v && *t > 0 && *wk > 0 && wq % d == 0 && wk % d == 0 && wq % wk == 0 =>
             {
-                Ok(Dims { b: *b, t: *t, hq: *hq, hk: *hk, d: *d })
+                Ok(Dims { b: *b, t: *t, hq: wq / d, hk: wk / d, d })
             }
             _ => candle_core::bail!(
-                "{op}: q {q:?}, k {k:?}, v {v:?}: expected (B, T, Hq, D) and two (B, T, Hk, D) with Hk dividing Hq"
+                "{op}: q {q:?}, k {k:?}, v {v:?}: expected (B, T, Hq·{d}) and two (B, T, Hk·{d}) with Hk dividing Hq"
             ),
         }
     }
@@ -97,7 +98,7 @@ impl CustomOp3 for Attention {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let n = self.name();
-        let dm = Dims::of(n, l1.dims(), l2.dims(), l3.dims())?;
+        let dm = Dims::of(n, self.d, l1.dims(), l2.dims(), l3.dims())?;
         let (q, k, v) = (f32s(n, s1, l1)?, f32s(n, s2, l2)?, f32s(n, s3, l3)?);
         let (t, scale) = (dm.t, self.scale);
         let mut out = vec![0f32; q.len()];
@@ -138,7 +139,7 @@ impl CustomOp3 for Attention {
         let lse = self.lse.lock().expect("lse lock poisoned").clone();
         let Some(lse) = lse else { candle_core::bail!("{}: backward before forward", self.name()) };
         let grad = grad.contiguous()?;
-        let dm = Dims::of(self.name(), q.dims(), k.dims(), v.dims())?;
+        let dm = Dims::of(self.name(), self.d, q.dims(), k.dims(), v.dims())?;
         let guards = [q, k, v, &grad].map(|t| t.storage_and_layout());
         let [q, k, v, dout] = [0, 1, 2, 3].map(|i| cpu_f32(self.name(), &guards[i].0, guards[i].1));
         let (dq, dk, dv) = backward(dm, self.scale, q?, k?, v?, dout?, &lse);
@@ -148,13 +149,6 @@ impl CustomOp3 for Attention {
             Some(Tensor::from_vec(dk, guards[1].1.shape(), dev)?),
             Some(Tensor::from_vec(dv, guards[2].1.shape(), dev)?),
         ))
-    }
-}
-
-fn cpu_f32<'a>(op: &str, storage: &'a Storage, layout: &Layout) -> Result<&'a [f32]> {
-    match storage {
-        Storage::Cpu(s) => f32s(op, s, layout),
-        _ => candle_core::bail!("{op}: CPU tensors expected"),
     }
 }
 

@@ -58,12 +58,20 @@ pub unsafe fn product(dst: Out, d: View, a: &[f32], av: View, b: &[f32], bv: Vie
     unsafe { product_with(dst, d, a, av, b, bv, accumulate, gemm::Parallelism::None) }
 }
 
-/// `dst ← a · b` into a buffer of its own, on all of rayon's threads.
-pub fn product_parallel(dst: &mut [f32], d: View, a: &[f32], av: View, b: &[f32], bv: View) {
+/// `dst ← a · b` (or `dst + a · b`) into a buffer of its own, on all of rayon's threads.
+pub fn product_parallel(
+    dst: &mut [f32],
+    d: View,
+    a: &[f32],
+    av: View,
+    b: &[f32],
+    bv: View,
+    accumulate: bool,
+) {
     let threads = rayon::current_num_threads();
     let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
     // SAFETY: `dst` is borrowed mutably for the call, so no one else touches it.
-    unsafe { product_with(Out::new(dst), d, a, av, b, bv, false, par) }
+    unsafe { product_with(Out::new(dst), d, a, av, b, bv, accumulate, par) }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -73,7 +73,7 @@ impl CustomOp2 for Product {
         let (av, bv, shape) = self.plan(self.name(), l1, l2)?;
         let (a, b) = (f32s(self.name(), s1, l1)?, f32s(self.name(), s2, l2)?);
         let mut y = vec![0f32; av.rows * bv.cols];
-        product_parallel(&mut y, View::rows(0, av.rows, bv.cols, bv.cols), a, av, b, bv);
+        product_parallel(&mut y, View::rows(0, av.rows, bv.cols, bv.cols), a, av, b, bv, false);
         output(y, &shape)
     }
 

@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, DType, Layout, Result, Shape, Storage, Tensor};
 
 mod attention;
 mod gemm;
@@ -44,6 +44,14 @@ fn f32s<'a>(op: &str, storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(&data[start..end]),
         None => candle_core::bail!("{op}: input must be contiguous"),
+    }
+}
+
+/// The f32 elements of a contiguous CPU tensor's storage (for backward passes, which get tensors).
+fn cpu_f32<'a>(op: &str, storage: &'a Storage, layout: &Layout) -> Result<&'a [f32]> {
+    match storage {
+        Storage::Cpu(s) => f32s(op, s, layout),
+        _ => candle_core::bail!("{op}: CPU tensors expected"),
     }
 }
 

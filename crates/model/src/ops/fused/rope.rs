@@ -1,5 +1,6 @@
-//! Rotary embeddings in the "rotate half" layout: for x (B, T, H, D), each head's vector at position `t`
-//! with halves `a = x[..D/2]`, `b = x[D/2..]`, and tables cos, sin (T, D):
+//! Rotary embeddings in the "rotate half" layout: for x (B, T, H·D) (heads side by side, as the projections
+//! produce them), each head's vector at position `t` with halves `a = x[..D/2]`, `b = x[D/2..]`, and tables
+//! cos, sin (T, D):
 //!
 //! ```text
 //! y[i]       = a[i] · cos[i]       − b[i] · sin[i]
@@ -13,7 +14,7 @@ use rayon::prelude::*;
 
 use super::{f32s, output, rows_per_task};
 
-/// Rotary embeddings on f32 x (B, T, H, D) with (T, D) tables on the CPU.
+/// Rotary embeddings on f32 x (B, T, H·D) with (T, D) tables on the CPU.
 pub fn apply_rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op3(&cos.contiguous()?, &sin.contiguous()?, Rope { transpose: false })
 }
@@ -38,10 +39,14 @@ impl CustomOp3 for Rope {
     ) -> Result<(CpuStorage, Shape)> {
         let (x, cos, sin) =
             (f32s(self.name(), s1, l1)?, f32s(self.name(), s2, l2)?, f32s(self.name(), s3, l3)?);
-        let (t, heads, d) = match l1.dims() {
-            [_, t, h, d] if d % 2 == 0 && l2.dims() == [*t, *d] && l3.dims() == [*t, *d] => (*t, *h, *d),
+        let (t, heads, d) = match (l1.dims(), l2.dims()) {
+            ([_, t, w], [t2, d])
+                if t == t2 && d % 2 == 0 && *d > 0 && w % d == 0 && l3.dims() == l2.dims() =>
+            {
+                (*t, w / d, *d)
+            }
             _ => candle_core::bail!(
-                "{}: x {:?} must be (B, T, H, D) with even D and (T, D) tables, got cos {:?} and sin {:?}",
+                "{}: x {:?} must be (B, T, H·D) with (T, D) tables, D even, got cos {:?} and sin {:?}",
                 self.name(),
                 l1.dims(),
                 l2.dims(),

@@ -1,77 +1,52 @@
-//! SwiGLU's gate `h = silu(g) · u`, with `silu(g) = g · σ(g)`.
+//! The gated half of a SwiGLU MLP as one op: `h = silu(x · W_gᵀ) ∘ (x · W_uᵀ)` for x (…, K) and
+//! W_g, W_u (F, K), with `silu(g) = g · σ(g)`. (The down projection is a plain [`super::linear`].)
 //!
-//! Backward: `dg = dh · u · σ(g) · (1 + g · (1 − σ(g)))`, `du = dh · silu(g)`.
+//! The forward keeps the two pre-activations `g` and `u` for the backward:
+//!
+//! ```text
+//! dg = dh · u · σ(g) · (1 + g · (1 − σ(g)))      du = dh · silu(g)
+//! dx = dg · W_g + du · W_u      dW_g = dgᵀ · x      dW_u = duᵀ · x
+//! ```
+//!
+//! One graph node instead of five (two linear layers, the activation, the product), each of which candle's
+//! backward would give a zero-filled gradient buffer.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use std::sync::{Arc, Mutex};
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::gemm::{product_parallel, View};
 use super::simd::{self, sigmoid};
-use super::{f32s, output};
+use super::{cpu_f32, f32s, output};
 
 /// Elements per parallel task.
 const CHUNK: usize = 16_384;
 
-/// `silu(gate) · up` for f32 tensors of one shape on the CPU.
-pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
-    gate.contiguous()?.apply_op2(&up.contiguous()?, Swiglu)
+/// `silu(x · W_gᵀ) ∘ (x · W_uᵀ)` for f32 x (…, K), W_g and W_u (F, K) on the CPU → (…, F).
+pub fn swiglu(x: &Tensor, w_gate: &Tensor, w_up: &Tensor) -> Result<Tensor> {
+    let op = Swiglu { saved: Mutex::new(None) };
+    x.contiguous()?.apply_op3(&w_gate.contiguous()?, &w_up.contiguous()?, op)
 }
 
-fn same_shape(op: &str, a: &Layout, b: &Layout) -> Result<()> {
-    if a.shape() != b.shape() {
-        candle_core::bail!("{op}: shapes {:?} and {:?} differ", a.dims(), b.dims());
+struct Swiglu {
+    /// The forward's pre-activations (g, u), each (M, F).
+    saved: Mutex<Option<Arc<(Vec<f32>, Vec<f32>)>>>,
+}
+
+/// (M, K, F) for x (…, K) and two (F, K) weights.
+fn sizes(op: &str, x: &[usize], wg: &[usize], wu: &[usize]) -> Result<(usize, usize, usize)> {
+    match (x.split_last(), wg, wu) {
+        (Some((&k, lead)), [f, k2], _) if k == *k2 && wg == wu && k > 0 && *f > 0 => {
+            Ok((lead.iter().product(), k, *f))
+        }
+        _ => candle_core::bail!("{op}: x {x:?} needs two (F, {:?}) weights, got {wg:?} and {wu:?}", x.last()),
     }
-    Ok(())
 }
 
-struct Swiglu;
-
-impl CustomOp2 for Swiglu {
+impl CustomOp3 for Swiglu {
     fn name(&self) -> &'static str {
         "p2law-swiglu"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        same_shape(self.name(), l1, l2)?;
-        let (g, u) = (f32s(self.name(), s1, l1)?, f32s(self.name(), s2, l2)?);
-        let mut h = vec![0f32; g.len()];
-        h.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK).zip(u.par_chunks(CHUNK))).for_each(|(h, (g, u))| {
-            simd::vectorized(|| {
-                for ((h, &g), &u) in h.iter_mut().zip(g).zip(u) {
-                    *h = g * sigmoid(g) * u;
-                }
-            })
-        });
-        output(h, l1.shape())
-    }
-
-    fn bwd(
-        &self,
-        gate: &Tensor,
-        up: &Tensor,
-        _h: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let grad = grad.contiguous()?;
-        let dg = gate.apply_op3_no_bwd(up, &grad, &SwigluGrad { wrt_gate: true })?;
-        let du = gate.apply_op3_no_bwd(up, &grad, &SwigluGrad { wrt_gate: false })?;
-        Ok((Some(dg), Some(du)))
-    }
-}
-
-/// (g, u, dh) → dg or du.
-struct SwigluGrad {
-    wrt_gate: bool,
-}
-
-impl CustomOp3 for SwigluGrad {
-    fn name(&self) -> &'static str {
-        "p2law-swiglu-grad"
     }
 
     fn cpu_fwd(
@@ -83,27 +58,71 @@ impl CustomOp3 for SwigluGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        same_shape(self.name(), l1, l2)?;
-        same_shape(self.name(), l1, l3)?;
-        let (g, u, dh) = (f32s(self.name(), s1, l1)?, f32s(self.name(), s2, l2)?, f32s(self.name(), s3, l3)?);
-        let wrt_gate = self.wrt_gate;
-        let mut out = vec![0f32; g.len()];
-        out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
-            let at = c * CHUNK;
-            let (g, u, dh) = (&g[at..at + out.len()], &u[at..at + out.len()], &dh[at..at + out.len()]);
+        let n = self.name();
+        let (m, k, f) = sizes(n, l1.dims(), l2.dims(), l3.dims())?;
+        let (x, wg, wu) = (f32s(n, s1, l1)?, f32s(n, s2, l2)?, f32s(n, s3, l3)?);
+        let (xv, wv, out) = (View::rows(0, m, k, k), View::rows(0, f, k, k).t(), View::rows(0, m, f, f));
+        let (mut g, mut u) = (vec![0f32; m * f], vec![0f32; m * f]);
+        product_parallel(&mut g, out, x, xv, wg, wv, false);
+        product_parallel(&mut u, out, x, xv, wu, wv, false);
+        let mut h = vec![0f32; m * f];
+        h.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK).zip(u.par_chunks(CHUNK))).for_each(|(h, (g, u))| {
             simd::vectorized(|| {
-                if wrt_gate {
-                    for (((o, &g), &u), &dh) in out.iter_mut().zip(g).zip(u).zip(dh) {
-                        let sig = sigmoid(g);
-                        *o = dh * u * sig * (1.0 + g * (1.0 - sig));
-                    }
-                } else {
-                    for ((o, &g), &dh) in out.iter_mut().zip(g).zip(dh) {
-                        *o = dh * g * sigmoid(g);
-                    }
+                for ((h, &g), &u) in h.iter_mut().zip(g).zip(u) {
+                    *h = g * sigmoid(g) * u;
                 }
             })
         });
-        output(out, l1.shape())
+        *self.saved.lock().expect("saved lock poisoned") = Some(Arc::new((g, u)));
+        let mut dims = l1.dims().to_vec();
+        *dims.last_mut().expect("x has a last dimension") = f;
+        output(h, &Shape::from_dims(&dims))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w_gate: &Tensor,
+        w_up: &Tensor,
+        _h: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let n = self.name();
+        let saved = self.saved.lock().expect("saved lock poisoned").clone();
+        let Some(saved) = saved else { candle_core::bail!("{n}: backward before forward") };
+        let (g, u) = (&saved.0, &saved.1);
+        let grad = grad.contiguous()?;
+        let (m, k, f) = sizes(n, x.dims(), w_gate.dims(), w_up.dims())?;
+        let guards = [x, w_gate, w_up, &grad].map(|t| t.storage_and_layout());
+        let [x_s, wg, wu, dh] = [0, 1, 2, 3].map(|i| cpu_f32(n, &guards[i].0, guards[i].1));
+        let (x_s, wg, wu, dh) = (x_s?, wg?, wu?, dh?);
+        if dh.len() != m * f {
+            candle_core::bail!("{n}: gradient {:?} for an output of {m} × {f}", grad.dims());
+        }
+        let (mut dg, mut du) = (vec![0f32; m * f], vec![0f32; m * f]);
+        dg.par_chunks_mut(CHUNK).zip(du.par_chunks_mut(CHUNK)).enumerate().for_each(|(c, (dg, du))| {
+            let at = c * CHUNK;
+            let (g, u, dh) = (&g[at..at + dg.len()], &u[at..at + dg.len()], &dh[at..at + dg.len()]);
+            simd::vectorized(|| {
+                for ((((dg, du), &g), &u), &dh) in dg.iter_mut().zip(du.iter_mut()).zip(g).zip(u).zip(dh) {
+                    let sig = sigmoid(g);
+                    *dg = dh * u * sig * (1.0 + g * (1.0 - sig));
+                    *du = dh * g * sig;
+                }
+            })
+        });
+        let (xv, wv, dv) = (View::rows(0, m, k, k), View::rows(0, f, k, k), View::rows(0, m, f, f));
+        let mut dx = vec![0f32; m * k];
+        product_parallel(&mut dx, xv, &dg, dv, wg, wv, false);
+        product_parallel(&mut dx, xv, &du, dv, wu, wv, true);
+        let (mut dwg, mut dwu) = (vec![0f32; f * k], vec![0f32; f * k]);
+        product_parallel(&mut dwg, wv, &dg, dv.t(), x_s, xv, false);
+        product_parallel(&mut dwu, wv, &du, dv.t(), x_s, xv, false);
+        let dev = grad.device();
+        Ok((
+            Some(Tensor::from_vec(dx, x.shape(), dev)?),
+            Some(Tensor::from_vec(dwg, w_gate.shape(), dev)?),
+            Some(Tensor::from_vec(dwu, w_up.shape(), dev)?),
+        ))
     }
 }

@@ -92,17 +92,16 @@ fn causal_attention_matches_plain_with_grouped_heads() {
     for _ in 0..6 {
         let (b, t, hk, d) = (1 + rng.below(3), 1 + rng.below(40), 1 + rng.below(3), 1 + rng.below(24));
         let hq = hk * (1 + rng.below(3));
-        let q = rng.tensor(&[b, t, hq, d], 2.0);
-        let (k, v) = (rng.tensor(&[b, t, hk, d], 2.0), rng.tensor(&[b, t, hk, d], 2.0));
-        let scale = 1.0 / (d as f64).sqrt();
+        let q = rng.tensor(&[b, t, hq * d], 2.0);
+        let (k, v) = (rng.tensor(&[b, t, hk * d], 2.0), rng.tensor(&[b, t, hk * d], 2.0));
         check(
             "attention",
             &[q, k, v],
             3,
             &mut rng,
             2e-5,
-            |x| super::causal_attention(&x[0], &x[1], &x[2], scale),
-            |x| plain::causal_attention(&x[0], &x[1], &x[2], scale),
+            |x| super::causal_attention(&x[0], &x[1], &x[2], d),
+            |x| plain::causal_attention(&x[0], &x[1], &x[2], d),
         );
     }
 }
@@ -112,7 +111,7 @@ fn rope_matches_plain() {
     let mut rng = Rng(3);
     for _ in 0..6 {
         let (b, t, h, d) = (1 + rng.below(3), 1 + rng.below(20), 1 + rng.below(4), 2 * (1 + rng.below(8)));
-        let x = rng.tensor(&[b, t, h, d], 2.0);
+        let x = rng.tensor(&[b, t, h * d], 2.0);
         let freqs: Vec<f64> = (0..d / 2).map(|i| 1.0 / 10_000f64.powf(2.0 * i as f64 / d as f64)).collect();
         let (cos, sin) = crate::ops::rope_tables(&freqs, t, candle_core::DType::F32, &Device::Cpu).unwrap();
         check(
@@ -131,16 +130,17 @@ fn rope_matches_plain() {
 fn swiglu_matches_plain() {
     let mut rng = Rng(4);
     for _ in 0..6 {
-        let dims = [1 + rng.below(5), 1 + rng.below(9000)];
-        let (g, u) = (rng.tensor(&dims, 6.0), rng.tensor(&dims, 2.0));
+        let (b, t, k, f) = (1 + rng.below(3), 1 + rng.below(40), 1 + rng.below(40), 1 + rng.below(300));
+        let x = rng.tensor(&[b, t, k], 2.0);
+        let (wg, wu) = (rng.tensor(&[f, k], 1.0), rng.tensor(&[f, k], 1.0));
         check(
             "swiglu",
-            &[g, u],
-            2,
+            &[x, wg, wu],
+            3,
             &mut rng,
-            1e-5,
-            |a| super::swiglu(&a[0], &a[1]),
-            |a| plain::swiglu(&a[0], &a[1]),
+            2e-5,
+            |a| super::swiglu(&a[0], &a[1], &a[2]),
+            |a| plain::swiglu(&a[0], &a[1], &a[2]),
         );
     }
 }
@@ -192,13 +192,13 @@ fn kernels_reject_bad_shapes() {
     let dev = Device::Cpu;
     let x = Tensor::zeros((2, 3, 4), candle_core::DType::F32, &dev).unwrap();
     assert!(super::rms_norm(&x, &Tensor::ones(3, candle_core::DType::F32, &dev).unwrap(), 1e-5).is_err());
-    let kv = Tensor::zeros((2, 3, 3, 4), candle_core::DType::F32, &dev).unwrap();
-    let q = Tensor::zeros((2, 3, 4, 4), candle_core::DType::F32, &dev).unwrap();
-    assert!(super::causal_attention(&q, &kv, &kv, 1.0).is_err(), "3 key heads do not divide 4 query heads");
-    assert!(super::causal_attention(&x, &x, &x, 1.0).is_err(), "rank 3");
+    let kv = Tensor::zeros((2, 3, 12), candle_core::DType::F32, &dev).unwrap();
+    let q = Tensor::zeros((2, 3, 16), candle_core::DType::F32, &dev).unwrap();
+    assert!(super::causal_attention(&q, &kv, &kv, 4).is_err(), "3 key heads do not divide 4 query heads");
+    assert!(super::causal_attention(&q, &q, &q, 5).is_err(), "16 is not a multiple of 5");
     let table = Tensor::zeros((3, 4), candle_core::DType::F32, &dev).unwrap();
     assert!(super::apply_rope(&q, &table, &table.narrow(0, 0, 2).unwrap()).is_err());
-    assert!(super::swiglu(&x, &table).is_err());
+    assert!(super::swiglu(&x, &table, &table.t().unwrap()).is_err(), "weights of different shapes");
     assert!(super::linear(&x, &table.t().unwrap()).is_err(), "x ends in 4, the weight (4, 3) takes 3");
     let logits = Tensor::zeros((2, 5), candle_core::DType::F32, &dev).unwrap();
     assert!(super::cross_entropy_sum(&logits, vec![0], vec![true]).is_err(), "one target for two rows");
