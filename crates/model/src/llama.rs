@@ -351,19 +351,29 @@ impl Model {
 
     /// Logits (B, T, V) for ids (B, T) (u32), in the model dtype.
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        self.lm_head(&self.hidden(ids)?)
+    }
+
+    /// The LM head's input for ids (B, T): the final-normed hidden states (B, T, C).
+    fn hidden(&self, ids: &Tensor) -> Result<Tensor> {
         let (_, t) = ids.dims2()?;
         let ctx = self.context(t)?;
         let mut x = self.embed(ids)?;
         for block in &self.layers {
             x = block.forward(&x, &ctx)?;
         }
-        self.lm_head(&self.final_norm(&x)?)
+        self.final_norm(&x)
     }
 
     /// Mean next-token cross-entropy of the logits for `ids` against `targets` (both (B, T)); targets equal
     /// to [`crate::IGNORE_INDEX`] (i64 targets only) are left out.
     pub fn loss(&self, ids: &Tensor, targets: &Tensor) -> Result<Tensor> {
-        crate::loss::cross_entropy(&self.forward(ids)?, targets)
+        let (sum, count) =
+            crate::loss::linear_cross_entropy_sum(&self.hidden(ids)?, &self.lm_head.weight, targets)?;
+        if count == 0 {
+            candle_core::bail!("loss: every target is IGNORE_INDEX, the mean is undefined");
+        }
+        sum / count as f64
     }
 }
 

@@ -34,34 +34,58 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
 pub fn cross_entropy_sum(logits: &Tensor, targets: &Tensor) -> Result<(Tensor, usize)> {
     let v = logits.dim(D::Minus1)?;
     let logits = logits.to_dtype(DType::F32)?.reshape(((), v))?; // (N, V)
-    let n = logits.dim(0)?;
+    let (picks, keep) = parse_targets(targets, logits.dim(0)?, v)?;
+    let count = keep.iter().filter(|k| **k).count();
+    if ops::fused::applies(&[&logits]) {
+        return Ok((ops::fused::cross_entropy_sum(&logits, picks, keep)?, count));
+    }
+    Ok((plain_sum(&logits, picks, keep)?, count))
+}
+
+/// [`cross_entropy_sum`] of the logits of an LM head: `x · Wᵀ` for hidden states x (…, C) and the head's
+/// weight W (V, C). On the CPU in f32 the logits are never a graph node (see `ops::fused`), which saves two
+/// zero-filled (N, V) gradient buffers per step.
+pub fn linear_cross_entropy_sum(x: &Tensor, w: &Tensor, targets: &Tensor) -> Result<(Tensor, usize)> {
+    let c = x.dim(D::Minus1)?;
+    let x = x.reshape(((), c))?; // (N, C)
+    if !ops::fused::applies(&[&x, w]) {
+        return cross_entropy_sum(&ops::linear(&x, w, None)?, targets);
+    }
+    let (picks, keep) = parse_targets(targets, x.dim(0)?, w.dim(0)?)?;
+    let count = keep.iter().filter(|k| **k).count();
+    Ok((ops::fused::linear_cross_entropy_sum(&x, w, picks, keep)?, count))
+}
+
+/// The class of each of `n` rows over a vocabulary of `v`, and whether the row counts ([`IGNORE_INDEX`]
+/// does not; its class is 0).
+fn parse_targets(targets: &Tensor, n: usize, v: usize) -> Result<(Vec<u32>, Vec<bool>)> {
     let raw: Vec<i64> = targets.flatten_all()?.to_dtype(DType::I64)?.to_vec1()?;
     if raw.len() != n {
         candle_core::bail!("cross_entropy: {} targets for {n} rows of logits", raw.len());
     }
-    // Ignored rows pick class 0 and are then multiplied by 0.
     let mut picks = Vec::with_capacity(n);
     let mut keep = Vec::with_capacity(n);
     for (i, &t) in raw.iter().enumerate() {
         if t == IGNORE_INDEX {
             picks.push(0u32);
-            keep.push(0f32);
+            keep.push(false);
         } else if t < 0 || t as usize >= v {
             candle_core::bail!("cross_entropy: target {t} at position {i} is outside the vocabulary 0..{v}");
         } else {
             picks.push(t as u32);
-            keep.push(1f32);
+            keep.push(true);
         }
     }
-    let count = keep.iter().filter(|k| **k > 0.0).count();
-    if ops::fused::applies(&[&logits]) {
-        let keep = keep.iter().map(|k| *k > 0.0).collect();
-        return Ok((ops::fused::cross_entropy_sum(&logits, picks, keep)?, count));
-    }
-    let device = logits.device();
+    Ok((picks, keep))
+}
+
+/// The plain-ops path: ignored rows pick class 0 and are multiplied by 0.
+fn plain_sum(logits: &Tensor, picks: Vec<u32>, keep: Vec<bool>) -> Result<Tensor> {
+    let (n, device) = (picks.len(), logits.device());
+    let keep: Vec<f32> = keep.into_iter().map(|k| k as u8 as f32).collect();
     let picks = Tensor::from_vec(picks, (n, 1), device)?;
     let keep = Tensor::from_vec(keep, n, device)?;
-    Ok((ops::plain::cross_entropy_sum(&logits, &picks, &keep)?, count))
+    ops::plain::cross_entropy_sum(logits, &picks, &keep)
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::gemm::{product, Out, View};
-use super::{cpu_f32, f32s, output, simd};
+use super::simd::{self, multiversion};
+use super::{cpu_f32, f32s, output};
 
 /// Causal attention of f32 q (B, T, Hq·D), k and v (B, T, Hk·D) on the CPU → (B, T, Hq·D).
 pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, head_dim: usize) -> Result<Tensor> {
@@ -109,18 +110,7 @@ impl CustomOp3 for Attention {
             let (qv, kv) = (dm.q_head(b, h), dm.kv_head(b, h / dm.group()));
             let mut p = vec![0f32; t * t];
             scores(&mut p, q, qv, k, kv);
-            simd::vectorized(|| {
-                for (i, (row, lse)) in p.chunks_exact_mut(t).zip(lse.iter_mut()).enumerate() {
-                    let (seen, unseen) = row.split_at_mut(i + 1);
-                    let max = simd::max(seen) * scale;
-                    seen.iter_mut().for_each(|s| *s = simd::exp(*s * scale - max));
-                    let sum = simd::sum(seen);
-                    let inv = 1.0 / sum;
-                    seen.iter_mut().for_each(|p| *p *= inv);
-                    unseen.fill(0.0);
-                    *lse = max + sum.ln();
-                }
-            });
+            softmax_rows(&mut p, lse, scale);
             // SAFETY: task (b, h) alone writes query head h of batch b.
             unsafe { product(dst, qv, &p, View::rows(0, t, t, t), v, kv, false) }
         });
@@ -174,28 +164,14 @@ fn backward(
             let qv = dm.q_head(b, h);
             let lse = &lse[(b * dm.hq + h) * t..][..t];
             scores(&mut p, q, qv, k, kv);
-            simd::vectorized(|| {
-                for (i, row) in p.chunks_exact_mut(t).enumerate() {
-                    let (seen, unseen) = row.split_at_mut(i + 1);
-                    seen.iter_mut().for_each(|s| *s = simd::exp(*s * scale - lse[i]));
-                    unseen.fill(0.0);
-                }
-            });
+            probability_rows(&mut p, lse, scale);
             // SAFETY (all four products): task (b, g) alone writes key/value head g of batch b and the query
             // heads of its group; `p` and `ds` are its own.
             unsafe {
                 product(dv_out, kv, &p, square.t(), dout, qv, n > 0);
                 product(Out::new(&mut ds), square, dout, qv, v, kv.t(), false);
             }
-            simd::vectorized(|| {
-                for (i, (ds, p)) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)).enumerate() {
-                    let dot = simd::dot(&ds[..=i], &p[..=i]);
-                    for (d, &p) in ds[..=i].iter_mut().zip(&p[..=i]) {
-                        *d = scale * p * (*d - dot);
-                    }
-                    ds[i + 1..].fill(0.0);
-                }
-            });
+            score_gradient_rows(&mut ds, &p, t, scale);
             unsafe {
                 product(dq_out, qv, &ds, square, k, kv, false);
                 product(dk_out, kv, &ds, square.t(), q, qv, n > 0);
@@ -203,4 +179,46 @@ fn backward(
         }
     });
     (dq, dk, dv)
+}
+
+multiversion! {
+    /// Scores (T, T) → causal softmax probabilities in place, and each row's log-sum-exp of the scaled scores.
+    fn softmax_rows(p: &mut [f32], lse: &mut [f32], scale: f32) {
+        let t = lse.len();
+        for (i, (row, lse)) in p.chunks_exact_mut(t).zip(lse.iter_mut()).enumerate() {
+            let (seen, unseen) = row.split_at_mut(i + 1);
+            let max = simd::max(seen) * scale;
+            seen.iter_mut().for_each(|s| *s = simd::exp(*s * scale - max));
+            let sum = simd::sum(seen);
+            let inv = 1.0 / sum;
+            seen.iter_mut().for_each(|p| *p *= inv);
+            unseen.fill(0.0);
+            *lse = max + sum.ln();
+        }
+    }
+}
+
+multiversion! {
+    /// Scores (T, T) → the forward's probabilities in place, from its per-row log-sum-exp.
+    fn probability_rows(p: &mut [f32], lse: &[f32], scale: f32) {
+        let t = lse.len();
+        for (i, row) in p.chunks_exact_mut(t).enumerate() {
+            let (seen, unseen) = row.split_at_mut(i + 1);
+            seen.iter_mut().for_each(|s| *s = simd::exp(*s * scale - lse[i]));
+            unseen.fill(0.0);
+        }
+    }
+}
+
+multiversion! {
+    /// dP (T, T) → dS in place: `scale · P ∘ (dP − rowsum(P ∘ dP))` on and below the diagonal, 0 above.
+    fn score_gradient_rows(ds: &mut [f32], p: &[f32], t: usize, scale: f32) {
+        for (i, (ds, p)) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)).enumerate() {
+            let dot = simd::dot(&ds[..=i], &p[..=i]);
+            for (d, &p) in ds[..=i].iter_mut().zip(&p[..=i]) {
+                *d = scale * p * (*d - dot);
+            }
+            ds[i + 1..].fill(0.0);
+        }
+    }
 }

@@ -26,7 +26,7 @@ pub use linear::linear;
 pub use norm::rms_norm;
 pub use rope::apply_rope;
 pub use swiglu::swiglu;
-pub use xent::cross_entropy_sum;
+pub use xent::{cross_entropy_sum, linear_cross_entropy_sum};
 
 /// Whether the fused kernels serve these tensors: all f32 on the CPU, and not switched off by
 /// `P2LAW_FUSED=0`.

@@ -6,7 +6,8 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{f32s, output, rows_per_task, simd};
+use super::simd::{self, multiversion};
+use super::{f32s, output, rows_per_task};
 
 /// RMSNorm of f32 `x` (…, C) with weight (C) on the CPU.
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
@@ -30,13 +31,57 @@ fn width(op: &str, x: &Layout, w: &Layout) -> Result<usize> {
 }
 
 /// `1 / sqrt(mean(x²) + eps)` of one row.
+#[inline(always)]
 fn inv_rms(x: &[f32], eps: f32) -> f32 {
     1.0 / rms(x, eps)
 }
 
 /// `sqrt(mean(x²) + eps)` of one row.
+#[inline(always)]
 fn rms(x: &[f32], eps: f32) -> f32 {
     (simd::dot(x, x) / x.len() as f32 + eps).sqrt()
+}
+
+multiversion! {
+    /// `y = x / rms(x) · w` for rows of `w.len()`.
+    fn norm_rows(y: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
+        let c = w.len();
+        for (y, x) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+            let s = rms(x, eps);
+            for ((y, &x), &w) in y.iter_mut().zip(x).zip(w) {
+                *y = x / s * w;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `dx = (dy·w − x̂ · mean(dy·w·x̂)) · r` for rows of `w.len()`, with `r = 1 / rms(x)`, `x̂ = x · r`.
+    fn input_gradient_rows(dx: &mut [f32], x: &[f32], dy: &[f32], w: &[f32], eps: f32) {
+        let c = w.len();
+        for ((dx, x), dy) in dx.chunks_exact_mut(c).zip(x.chunks_exact(c)).zip(dy.chunks_exact(c)) {
+            let r = inv_rms(x, eps);
+            // dx holds dy · w for the moment.
+            dx.iter_mut().zip(dy).zip(w).for_each(|((d, &dy), &w)| *d = dy * w);
+            let mean = simd::dot(dx, x) * r / c as f32;
+            for (dx, &x) in dx.iter_mut().zip(x) {
+                *dx = (*dx - x * r * mean) * r;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `acc += Σ_rows dy · x / rms(x)` for rows of `acc.len()`.
+    fn weight_gradient_rows(acc: &mut [f32], x: &[f32], dy: &[f32], eps: f32) {
+        let c = acc.len();
+        for (x, dy) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
+            let r = inv_rms(x, eps);
+            for ((a, &x), &dy) in acc.iter_mut().zip(x).zip(dy) {
+                *a += dy * x * r;
+            }
+        }
+    }
 }
 
 impl CustomOp2 for RmsNorm {
@@ -56,16 +101,7 @@ impl CustomOp2 for RmsNorm {
         let eps = self.eps;
         let rows = rows_per_task(c);
         let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(rows * c).zip(x.par_chunks(rows * c)).for_each(|(y, x)| {
-            simd::vectorized(|| {
-                for (y, x) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
-                    let s = rms(x, eps);
-                    for ((y, &x), &w) in y.iter_mut().zip(x).zip(w) {
-                        *y = x / s * w;
-                    }
-                }
-            })
-        });
+        y.par_chunks_mut(rows * c).zip(x.par_chunks(rows * c)).for_each(|(y, x)| norm_rows(y, x, w, eps));
         output(y, l1.shape())
     }
 
@@ -110,18 +146,9 @@ impl CustomOp3 for RmsNormGradX {
         let eps = self.eps;
         let rows = rows_per_task(c);
         let mut dx = vec![0f32; x.len()];
-        dx.par_chunks_mut(rows * c).zip(x.par_chunks(rows * c).zip(dy.par_chunks(rows * c))).for_each(
-            |(dx, (x, dy))| {
-                for ((dx, x), dy) in dx.chunks_exact_mut(c).zip(x.chunks_exact(c)).zip(dy.chunks_exact(c)) {
-                    let r = inv_rms(x, eps);
-                    let mean =
-                        x.iter().zip(dy).zip(w).map(|((x, dy), w)| dy * w * x * r).sum::<f32>() / c as f32;
-                    for (((dx, &x), &dy), &w) in dx.iter_mut().zip(x).zip(dy).zip(w) {
-                        *dx = (dy * w - x * r * mean) * r;
-                    }
-                }
-            },
-        );
+        dx.par_chunks_mut(rows * c)
+            .zip(x.par_chunks(rows * c).zip(dy.par_chunks(rows * c)))
+            .for_each(|(dx, (x, dy))| input_gradient_rows(dx, x, dy, w, eps));
         output(dx, l1.shape())
     }
 }
@@ -159,14 +186,7 @@ impl CustomOp2 for RmsNormGradW {
             .zip(dy.par_chunks(block))
             .map(|(x, dy)| {
                 let mut acc = vec![0f32; c];
-                simd::vectorized(|| {
-                    for (x, dy) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
-                        let r = inv_rms(x, eps);
-                        for ((a, &x), &dy) in acc.iter_mut().zip(x).zip(dy) {
-                            *a += dy * x * r;
-                        }
-                    }
-                });
+                weight_gradient_rows(&mut acc, x, dy, eps);
                 acc
             })
             .collect();

@@ -1,8 +1,8 @@
-//! A vectorizable `exp` and a way to run a loop with AVX-512 code generation when the CPU has it.
+//! A vectorizable `exp`, lane-split reductions, and AVX-512 code generation when the CPU has it.
 //!
 //! libm's `expf` is a scalar call per element; softmax, cross-entropy and SwiGLU made it a tenth of a
-//! training step. [`exp`] is branch-free f32 arithmetic that LLVM vectorizes, and [`vectorized`] compiles
-//! the loop it is given a second time for AVX-512, chosen at run time (the binary still runs on any x86-64).
+//! training step. [`exp`] is branch-free f32 arithmetic that LLVM vectorizes, and [`multiversion!`] compiles
+//! a kernel's loops a second time for AVX-512, chosen at run time (the binary still runs on any x86-64).
 
 /// `e^x`: Cody–Waite range reduction and a degree-6 polynomial, within about 2 ulp of libm for
 /// `x ∈ [−87.3, 88.3]`. Inputs are clamped to that range: below, the result is ~1.2e-38 instead of a
@@ -95,37 +95,58 @@ pub fn sum_exp(x: &[f32], shift: f32) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// Runs `f`, compiled for AVX-512 when the CPU has it (the closure is inlined into the wrapper that enables
-/// the features, so its loops vectorize 16 wide).
+/// Whether the CPU runs the AVX-512 versions of [`multiversion!`] functions (checked once).
 #[inline(always)]
-pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+pub fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static AVX512: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        if *AVX512.get_or_init(|| is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma")) {
-            // SAFETY: the CPU has the features the wrapper enables (checked above).
-            return unsafe { avx512(f) };
-        }
+        *AVX512.get_or_init(|| is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma"))
     }
-    f()
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
-    f()
+/// Defines a function whose body is compiled twice, for the baseline target and for AVX-512 (the body is an
+/// `#[inline(always)]` function inlined into a `#[target_feature]` wrapper), and picks one at run time.
+macro_rules! multiversion {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                body($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if $crate::ops::fused::simd::has_avx512() {
+                // SAFETY: the CPU has the features `avx512` is compiled for (checked at run time).
+                return unsafe { avx512($($arg),*) };
+            }
+            body($($arg),*)
+        }
+    };
 }
+pub(crate) use multiversion;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    multiversion! {
+        fn exp_v(x: f32) -> f32 {
+            exp(x)
+        }
+    }
 
     #[test]
     fn exp_is_within_a_few_ulp_of_libm() {
         let mut worst = 0f32;
         let mut x = -87.0f32;
         while x < 88.0 {
-            let (ours, libm) = (vectorized(|| exp(x)), x.exp());
+            let (ours, libm) = (exp_v(x), x.exp());
             worst = worst.max((ours - libm).abs() / libm);
             x += 0.001_37;
         }

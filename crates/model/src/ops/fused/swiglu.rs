@@ -17,7 +17,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::gemm::{product_parallel, View};
-use super::simd::{self, sigmoid};
+use super::simd::{multiversion, sigmoid};
 use super::{cpu_f32, f32s, output};
 
 /// Elements per parallel task.
@@ -29,9 +29,11 @@ pub fn swiglu(x: &Tensor, w_gate: &Tensor, w_up: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op3(&w_gate.contiguous()?, &w_up.contiguous()?, op)
 }
 
+/// The forward's pre-activations (g, u), each (M, F).
+type PreActivations = Arc<(Vec<f32>, Vec<f32>)>;
+
 struct Swiglu {
-    /// The forward's pre-activations (g, u), each (M, F).
-    saved: Mutex<Option<Arc<(Vec<f32>, Vec<f32>)>>>,
+    saved: Mutex<Option<PreActivations>>,
 }
 
 /// (M, K, F) for x (…, K) and two (F, K) weights.
@@ -66,13 +68,9 @@ impl CustomOp3 for Swiglu {
         product_parallel(&mut g, out, x, xv, wg, wv, false);
         product_parallel(&mut u, out, x, xv, wu, wv, false);
         let mut h = vec![0f32; m * f];
-        h.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK).zip(u.par_chunks(CHUNK))).for_each(|(h, (g, u))| {
-            simd::vectorized(|| {
-                for ((h, &g), &u) in h.iter_mut().zip(g).zip(u) {
-                    *h = g * sigmoid(g) * u;
-                }
-            })
-        });
+        h.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK).zip(u.par_chunks(CHUNK)))
+            .for_each(|(h, (g, u))| gate(h, g, u));
         *self.saved.lock().expect("saved lock poisoned") = Some(Arc::new((g, u)));
         let mut dims = l1.dims().to_vec();
         *dims.last_mut().expect("x has a last dimension") = f;
@@ -103,13 +101,7 @@ impl CustomOp3 for Swiglu {
         dg.par_chunks_mut(CHUNK).zip(du.par_chunks_mut(CHUNK)).enumerate().for_each(|(c, (dg, du))| {
             let at = c * CHUNK;
             let (g, u, dh) = (&g[at..at + dg.len()], &u[at..at + dg.len()], &dh[at..at + dg.len()]);
-            simd::vectorized(|| {
-                for ((((dg, du), &g), &u), &dh) in dg.iter_mut().zip(du.iter_mut()).zip(g).zip(u).zip(dh) {
-                    let sig = sigmoid(g);
-                    *dg = dh * u * sig * (1.0 + g * (1.0 - sig));
-                    *du = dh * g * sig;
-                }
-            })
+            gate_gradients(dg, du, g, u, dh);
         });
         let (xv, wv, dv) = (View::rows(0, m, k, k), View::rows(0, f, k, k), View::rows(0, m, f, f));
         let mut dx = vec![0f32; m * k];
@@ -124,5 +116,25 @@ impl CustomOp3 for Swiglu {
             Some(Tensor::from_vec(dwg, w_gate.shape(), dev)?),
             Some(Tensor::from_vec(dwu, w_up.shape(), dev)?),
         ))
+    }
+}
+
+multiversion! {
+    /// `h = silu(g) · u`.
+    fn gate(h: &mut [f32], g: &[f32], u: &[f32]) {
+        for ((h, &g), &u) in h.iter_mut().zip(g).zip(u) {
+            *h = g * sigmoid(g) * u;
+        }
+    }
+}
+
+multiversion! {
+    /// `dg = dh · u · σ(g) · (1 + g · (1 − σ(g)))`, `du = dh · silu(g)`.
+    fn gate_gradients(dg: &mut [f32], du: &mut [f32], g: &[f32], u: &[f32], dh: &[f32]) {
+        for ((((dg, du), &g), &u), &dh) in dg.iter_mut().zip(du.iter_mut()).zip(g).zip(u).zip(dh) {
+            let sig = sigmoid(g);
+            *dg = dh * u * sig * (1.0 + g * (1.0 - sig));
+            *du = dh * g * sig;
+        }
     }
 }

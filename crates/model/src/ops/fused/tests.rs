@@ -188,6 +188,29 @@ fn linear_matches_plain() {
 }
 
 #[test]
+fn linear_cross_entropy_matches_plain_head_then_loss() {
+    let mut rng = Rng(7);
+    for _ in 0..6 {
+        let (n, c, v) = (1 + rng.below(120), 1 + rng.below(40), 1 + rng.below(200));
+        let (x, w) = (rng.tensor(&[n, c], 2.0), rng.tensor(&[v, c], 1.0));
+        let targets: Vec<u32> = (0..n).map(|_| rng.below(v) as u32).collect();
+        let keep: Vec<bool> = (0..n).map(|r| r == 0 || rng.below(4) > 0).collect();
+        let picks = Tensor::from_vec(targets.clone(), (n, 1), &Device::Cpu).unwrap();
+        let mask: Vec<f32> = keep.iter().map(|k| *k as u8 as f32).collect();
+        let mask = Tensor::from_vec(mask, n, &Device::Cpu).unwrap();
+        check(
+            "linear_cross_entropy",
+            &[x, w],
+            2,
+            &mut rng,
+            2e-5,
+            |a| super::linear_cross_entropy_sum(&a[0], &a[1], targets.clone(), keep.clone()),
+            |a| plain::cross_entropy_sum(&plain::linear(&a[0], &a[1])?, &picks, &mask),
+        );
+    }
+}
+
+#[test]
 fn kernels_reject_bad_shapes() {
     let dev = Device::Cpu;
     let x = Tensor::zeros((2, 3, 4), candle_core::DType::F32, &dev).unwrap();
@@ -203,4 +226,14 @@ fn kernels_reject_bad_shapes() {
     let logits = Tensor::zeros((2, 5), candle_core::DType::F32, &dev).unwrap();
     assert!(super::cross_entropy_sum(&logits, vec![0], vec![true]).is_err(), "one target for two rows");
     assert!(super::cross_entropy_sum(&logits, vec![0, 7], vec![true, true]).is_err(), "class 7 of 5");
+    let head = Tensor::zeros((5, 3), candle_core::DType::F32, &dev).unwrap();
+    assert!(
+        super::linear_cross_entropy_sum(&logits, &head, vec![0, 1], vec![true, true]).is_err(),
+        "C 5 vs 3"
+    );
+    // A second backward through the same graph is refused, not silently wrong.
+    let x = Var::from_tensor(&Tensor::ones((2, 3), candle_core::DType::F32, &dev).unwrap()).unwrap();
+    let loss = super::linear_cross_entropy_sum(x.as_tensor(), &head, vec![0, 4], vec![true, true]).unwrap();
+    assert!(loss.backward().is_ok());
+    assert!(loss.backward().is_err());
 }

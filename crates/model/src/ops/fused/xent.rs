@@ -1,26 +1,107 @@
-//! Summed token cross-entropy over (N, V) logits: `Σ_kept (lse_r − x[r, t_r])`, `lse_r = log Σ_j exp x[r, j]`.
+//! Summed token cross-entropy `Σ_kept (lse_r − z[r, t_r])`, `lse_r = log Σ_j exp z[r, j]`, over (N, V) logits
+//! `z`, given directly or as the LM head's product `z = x · Wᵀ` (x (N, C), W (V, C)).
 //!
-//! Backward: `dx[r, j] = g · (exp(x[r, j] − lse_r) − [j = t_r])` for kept rows, 0 for ignored ones. The
-//! forward keeps `lse` for it, so the backward is one pass that writes the gradient directly (no one-hot,
-//! no gather/scatter over a zero-filled (N, V) buffer).
+//! Backward: `dz[r, j] = g · (exp(z[r, j] − lse_r) − [j = t_r])` for kept rows, 0 for ignored ones (the
+//! forward keeps `lse`, so this is one pass, with no one-hot and no gather/scatter over a zero-filled (N, V)
+//! buffer). With the head fused in, `dx = dz · W` and `dW = dzᵀ · x`; the logits never become a graph node
+//! (candle's backward would zero-fill and add two (N, V) gradient buffers for them), and the backward turns
+//! the forward's logits buffer into `dz` in place.
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{f32s, output, rows_per_task, simd};
+use super::gemm::{product_parallel, View};
+use super::simd::{self, multiversion};
+use super::{cpu_f32, f32s, output, rows_per_task};
 
 /// Summed cross-entropy (a scalar) of f32 (N, V) `logits` on the CPU against `targets[r]`, rows with
-/// `keep[r] == false` left out. Targets must be valid classes (the caller checks).
+/// `keep[r] == false` left out.
 pub fn cross_entropy_sum(logits: &Tensor, targets: Vec<u32>, keep: Vec<bool>) -> Result<Tensor> {
     let op = CrossEntropy { targets: Arc::new(Targets { class: targets, keep }), lse: Mutex::new(None) };
     logits.contiguous()?.apply_op1(op)
 }
 
+/// [`cross_entropy_sum`] of the logits `x · Wᵀ` for f32 x (N, C) and W (V, C) on the CPU.
+pub fn linear_cross_entropy_sum(
+    x: &Tensor,
+    w: &Tensor,
+    targets: Vec<u32>,
+    keep: Vec<bool>,
+) -> Result<Tensor> {
+    let op = LinearCrossEntropy { targets: Targets { class: targets, keep }, saved: Mutex::new(None) };
+    x.contiguous()?.apply_op2(&w.contiguous()?, op)
+}
+
 struct Targets {
     class: Vec<u32>,
     keep: Vec<bool>,
+}
+
+impl Targets {
+    fn check(&self, op: &str, n: usize, v: usize) -> Result<()> {
+        if n != self.class.len() || n != self.keep.len() || v == 0 {
+            candle_core::bail!("{op}: {n} rows of {v} logits for {} targets", self.class.len());
+        }
+        if let Some((r, t)) = self.class.iter().enumerate().find(|(r, t)| self.keep[*r] && **t as usize >= v)
+        {
+            candle_core::bail!("{op}: target {t} of row {r} is outside the vocabulary 0..{v}");
+        }
+        Ok(())
+    }
+
+    /// Per-row log-sum-exp of (N, V) logits (0 for ignored rows) and the summed loss, in row order (the same
+    /// total for any thread count).
+    fn forward(&self, z: &[f32], v: usize) -> (Vec<f32>, f32) {
+        let lse: Vec<f32> = z
+            .par_chunks(v)
+            .enumerate()
+            .map(|(r, row)| if self.keep[r] { log_sum_exp(row) } else { 0.0 })
+            .collect();
+        let mut total = 0f64;
+        for (r, (&l, &t)) in lse.iter().zip(&self.class).enumerate() {
+            if self.keep[r] {
+                total += (l - z[r * v + t as usize]) as f64;
+            }
+        }
+        (lse, total as f32)
+    }
+
+    /// Turns (N, V) logits into their gradient in place, for an upstream gradient `scale`.
+    fn gradient_in_place(&self, z: &mut [f32], v: usize, lse: &[f32], scale: f32) {
+        let rows = rows_per_task(v);
+        z.par_chunks_mut(rows * v).enumerate().for_each(|(task, z)| {
+            for (k, row) in z.chunks_exact_mut(v).enumerate() {
+                let r = task * rows + k;
+                if self.keep[r] {
+                    softmax_grad_row(row, lse[r], scale);
+                    row[self.class[r] as usize] -= scale;
+                } else {
+                    row.fill(0.0);
+                }
+            }
+        });
+    }
+}
+
+multiversion! {
+    fn log_sum_exp(x: &[f32]) -> f32 {
+        let max = simd::max(x);
+        max + simd::sum_exp(x, max).ln()
+    }
+}
+
+multiversion! {
+    /// `z ← scale · exp(z − lse)`.
+    fn softmax_grad_row(z: &mut [f32], lse: f32, scale: f32) {
+        z.iter_mut().for_each(|z| *z = scale * simd::exp(*z - lse));
+    }
+}
+
+/// The upstream gradient of a scalar loss.
+fn upstream(grad: &Tensor) -> Result<f32> {
+    grad.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()
 }
 
 struct CrossEntropy {
@@ -29,19 +110,12 @@ struct CrossEntropy {
     lse: Mutex<Option<Arc<Vec<f32>>>>,
 }
 
-/// (N, V) with N the number of targets.
-fn rows_and_vocab(op: &str, layout: &Layout, targets: &Targets) -> Result<(usize, usize)> {
+/// (N, V) of a logits layout.
+fn rows_and_vocab(op: &str, layout: &Layout) -> Result<(usize, usize)> {
     match layout.dims() {
-        [n, v] if *n == targets.class.len() && *n == targets.keep.len() && *v > 0 => Ok((*n, *v)),
-        dims => candle_core::bail!("{op}: logits {dims:?} for {} targets", targets.class.len()),
+        [n, v] => Ok((*n, *v)),
+        dims => candle_core::bail!("{op}: logits must be (N, V), got {dims:?}"),
     }
-}
-
-fn log_sum_exp(x: &[f32]) -> f32 {
-    simd::vectorized(|| {
-        let max = simd::max(x);
-        max + simd::sum_exp(x, max).ln()
-    })
 }
 
 impl CustomOp1 for CrossEntropy {
@@ -50,36 +124,18 @@ impl CustomOp1 for CrossEntropy {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = f32s(self.name(), storage, layout)?;
-        let (_, v) = rows_and_vocab(self.name(), layout, &self.targets)?;
-        let keep = &self.targets.keep;
-        let lse: Vec<f32> = x
-            .par_chunks(v)
-            .enumerate()
-            .map(|(r, row)| if keep[r] { log_sum_exp(row) } else { 0.0 })
-            .collect();
-        // Summed in row order, in f64: the same total for any thread count.
-        let mut total = 0f64;
-        for (r, (&l, &t)) in lse.iter().zip(&self.targets.class).enumerate() {
-            if keep[r] {
-                if t as usize >= v {
-                    candle_core::bail!(
-                        "{}: target {t} of row {r} is outside the vocabulary 0..{v}",
-                        self.name()
-                    );
-                }
-                total += (l - x[r * v + t as usize]) as f64;
-            }
-        }
+        let z = f32s(self.name(), storage, layout)?;
+        let (n, v) = rows_and_vocab(self.name(), layout)?;
+        self.targets.check(self.name(), n, v)?;
+        let (lse, total) = self.targets.forward(z, v);
         *self.lse.lock().expect("lse lock poisoned") = Some(Arc::new(lse));
-        output(vec![total as f32], &Shape::from_dims(&[]))
+        output(vec![total], &Shape::from_dims(&[]))
     }
 
     fn bwd(&self, logits: &Tensor, _loss: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let scale = grad.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?;
         let lse = self.lse.lock().expect("lse lock poisoned").clone();
         let Some(lse) = lse else { candle_core::bail!("{}: backward before forward", self.name()) };
-        let op = CrossEntropyGrad { targets: self.targets.clone(), lse, scale };
+        let op = CrossEntropyGrad { targets: self.targets.clone(), lse, scale: upstream(grad)? };
         Ok(Some(logits.apply_op1_no_bwd(&op)?))
     }
 }
@@ -97,22 +153,82 @@ impl CustomOp1 for CrossEntropyGrad {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = f32s(self.name(), storage, layout)?;
-        let (_, v) = rows_and_vocab(self.name(), layout, &self.targets)?;
-        let (targets, lse, scale) = (&self.targets, &self.lse, self.scale);
-        let rows = rows_per_task(v);
-        let mut dx = vec![0f32; x.len()];
-        dx.par_chunks_mut(rows * v).zip(x.par_chunks(rows * v)).enumerate().for_each(|(task, (dx, x))| {
-            for (k, (dx, x)) in dx.chunks_exact_mut(v).zip(x.chunks_exact(v)).enumerate() {
-                let r = task * rows + k;
-                if !targets.keep[r] {
-                    continue;
-                }
-                let lse = lse[r];
-                simd::vectorized(|| dx.iter_mut().zip(x).for_each(|(d, &x)| *d = scale * simd::exp(x - lse)));
-                dx[targets.class[r] as usize] -= scale;
-            }
-        });
-        output(dx, layout.shape())
+        let (_, v) = rows_and_vocab(self.name(), layout)?;
+        let mut dz = f32s(self.name(), storage, layout)?.to_vec();
+        self.targets.gradient_in_place(&mut dz, v, &self.lse, self.scale);
+        output(dz, layout.shape())
+    }
+}
+
+struct LinearCrossEntropy {
+    targets: Targets,
+    /// The forward's logits (N, V) and per-row log-sum-exp; the backward consumes them.
+    saved: Mutex<Option<(Vec<f32>, Vec<f32>)>>,
+}
+
+/// (N, C, V) for x (N, C) and W (V, C).
+fn head_sizes(op: &str, x: &[usize], w: &[usize]) -> Result<(usize, usize, usize)> {
+    match (x, w) {
+        ([n, c], [v, c2]) if c == c2 && *c > 0 => Ok((*n, *c, *v)),
+        _ => candle_core::bail!("{op}: hidden states {x:?} must be (N, C) and the head {w:?} (V, C)"),
+    }
+}
+
+impl CustomOp2 for LinearCrossEntropy {
+    fn name(&self) -> &'static str {
+        "p2law-linear-cross-entropy"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, c, v) = head_sizes(self.name(), l1.dims(), l2.dims())?;
+        self.targets.check(self.name(), n, v)?;
+        let (x, w) = (f32s(self.name(), s1, l1)?, f32s(self.name(), s2, l2)?);
+        let mut z = vec![0f32; n * v];
+        product_parallel(
+            &mut z,
+            View::rows(0, n, v, v),
+            x,
+            View::rows(0, n, c, c),
+            w,
+            View::rows(0, v, c, c).t(),
+            false,
+        );
+        let (lse, total) = self.targets.forward(&z, v);
+        *self.saved.lock().expect("saved lock poisoned") = Some((z, lse));
+        output(vec![total], &Shape::from_dims(&[]))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _loss: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let name = self.name();
+        let Some((mut dz, lse)) = self.saved.lock().expect("saved lock poisoned").take() else {
+            candle_core::bail!(
+                "{name}: backward without a forward (or a second backward through the same graph)"
+            )
+        };
+        let (n, c, v) = head_sizes(name, x.dims(), w.dims())?;
+        self.targets.gradient_in_place(&mut dz, v, &lse, upstream(grad)?);
+        let (gx, gw) = (x.storage_and_layout(), w.storage_and_layout());
+        let (xs, ws) = (cpu_f32(name, &gx.0, gx.1)?, cpu_f32(name, &gw.0, gw.1)?);
+        let (zv, xv, wv) = (View::rows(0, n, v, v), View::rows(0, n, c, c), View::rows(0, v, c, c));
+        let mut dx = vec![0f32; n * c];
+        product_parallel(&mut dx, xv, &dz, zv, ws, wv, false);
+        let mut dw = vec![0f32; v * c];
+        product_parallel(&mut dw, wv, &dz, zv.t(), xs, xv, false);
+        Ok((
+            Some(Tensor::from_vec(dx, x.shape(), x.device())?),
+            Some(Tensor::from_vec(dw, w.shape(), w.device())?),
+        ))
     }
 }
