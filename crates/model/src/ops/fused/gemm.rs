@@ -17,6 +17,11 @@ impl View {
         View { at, rows, cols, rs, cs: 1 }
     }
 
+    /// Rows `r0..r1` of the view.
+    pub fn sub_rows(self, r0: usize, r1: usize) -> View {
+        View { at: self.at + r0 * self.rs, rows: r1 - r0, ..self }
+    }
+
     /// The transposed view of the same elements.
     pub fn t(self) -> View {
         View { rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs, ..self }

@@ -89,8 +89,10 @@ fn rms_norm_matches_plain() {
 #[test]
 fn causal_attention_matches_plain_with_grouped_heads() {
     let mut rng = Rng(2);
-    for _ in 0..6 {
-        let (b, t, hk, d) = (1 + rng.below(3), 1 + rng.below(40), 1 + rng.below(3), 1 + rng.below(24));
+    for round in 0..6 {
+        // Short sequences (one causal block) and long ones (several, the last one partial).
+        let t = if round % 2 == 0 { 1 + rng.below(40) } else { 65 + rng.below(140) };
+        let (b, hk, d) = (1 + rng.below(2), 1 + rng.below(3), 1 + rng.below(24));
         let hq = hk * (1 + rng.below(3));
         let q = rng.tensor(&[b, t, hq * d], 2.0);
         let (k, v) = (rng.tensor(&[b, t, hk * d], 2.0), rng.tensor(&[b, t, hk * d], 2.0));
