@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # Training-step speed and loss parity: p2law-train vs PyTorch eager (CPU, f32), same machine, same model.
-#   bench/train_vs_torch/run.sh [STEPS_A=30] [STEPS_B=20]
+#   bench/train_vs_torch/run.sh [STEPS_A=30] [STEPS_B=20] [ROUNDS=3]
 # Two Llama configs, vocabulary 4096, sequences of 256, 16 sequences (4096 tokens) per step:
 #   A = d_model 128, 4 layers, 4 heads, FFN 352;   B = d_model 256, 6 layers, 8 heads, FFN 704.
 # For each, crates/train/examples/train_bench.rs opens the run like `p2law train`, writes the starting
 # weights (HF directory) and every micro-batch, then trains, timing each optimizer step (forward, backward,
 # clipping, AdamW; evaluation and checkpoints only at the end, outside the timed steps). torch_side.py loads
 # the same weights into transformers' LlamaForCausalLM and replays the same batches, learning rates, AdamW
-# settings and clipping. Prints tokens/s (median over steps after 3 warm-up steps), the ratio ours/torch,
-# and the largest per-step training-loss difference.
+# settings and clipping. The two sides alternate for ROUNDS rounds (ours, torch, ours, torch, …), each round
+# the same run from the same weights, so that load from other processes, which comes and goes over minutes,
+# falls on both. Prints tokens/s (median over every round's steps after 3 warm-up steps), the ratio
+# ours/torch, each round's medians, and the largest per-step training-loss difference (first round).
 # Data: the token shards of `p2law data build` ($P2LAW_DATA, default data/corpus), split `pretrain`.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 steps_a="${1:-30}"
 steps_b="${2:-20}"
+rounds="${3:-3}"
 data="${P2LAW_DATA:-$root/data/corpus}"
 out="${P2LAW_BENCH_OUT:-$root/target/bench/train_vs_torch}"
 [ -f "$data/manifest.json" ] || { echo "no token shards in $data: run \`p2law data build\` or set P2LAW_DATA" >&2; exit 2; }
@@ -76,26 +79,36 @@ TOML
 for spec in "A 128 4 4 352 $steps_a" "B 256 6 8 704 $steps_b"; do
   set -- $spec
   dir="$(config "$@")"
-  echo "== $1: ours (crates/train/examples/train_bench.rs)" >&2
-  "$CARGO_TARGET_DIR/release/examples/train_bench" "$dir/RUN.toml" "$dir/bench"
-  echo "== $1: PyTorch (bench/train_vs_torch/torch_side.py)" >&2
-  "$python" "$here/torch_side.py" "$dir/bench" > "$dir/bench/torch.json"
+  for round in $(seq 1 "$rounds"); do
+    rm -rf "$dir/run" "$dir/bench"
+    echo "== $1 round $round: ours (crates/train/examples/train_bench.rs)" >&2
+    "$CARGO_TARGET_DIR/release/examples/train_bench" "$dir/RUN.toml" "$dir/bench"
+    cp "$dir/bench/steps.json" "$dir/ours.$round.json"
+    echo "== $1 round $round: PyTorch (bench/train_vs_torch/torch_side.py)" >&2
+    "$python" "$here/torch_side.py" "$dir/bench" > "$dir/torch.$round.json"
+  done
 done
 
-"$python" - "$out" <<'PY'
+"$python" - "$out" "$rounds" <<'PY'
 import json, statistics, sys
-out = sys.argv[1]
+out, rounds = sys.argv[1], int(sys.argv[2])
 WARMUP = 3
 for name, desc in [("A", "d128 L4 H4 FFN352"), ("B", "d256 L6 H8 FFN704")]:
-    r = json.load(open(f"{out}/{name}/bench/steps.json"))
-    t = json.load(open(f"{out}/{name}/bench/torch.json"))
-    tok = r["batch_tokens"]
-    ours = tok / statistics.median(s["secs"] for s in r["steps"][WARMUP:])
-    theirs = tok / statistics.median(s["secs"] for s in t["steps"][WARMUP:])
+    ours = [json.load(open(f"{out}/{name}/ours.{k}.json")) for k in range(1, rounds + 1)]
+    torch = [json.load(open(f"{out}/{name}/torch.{k}.json")) for k in range(1, rounds + 1)]
+    tok = ours[0]["batch_tokens"]
+    def secs(runs):
+        return [s["secs"] for r in runs for s in r["steps"][WARMUP:]]
+    def rate(runs):
+        return tok / statistics.median(secs(runs))
+    r, t = ours[0], torch[0]
     diffs = [abs(a["loss"] - b["loss"]) for a, b in zip(r["steps"], t["steps"])]
     worst = max(range(len(diffs)), key=diffs.__getitem__)
-    print(f"{name} ({desc}, {len(r['steps'])} steps of {tok} tokens; threads ours {r['threads']}, torch {t['threads']} / torch {t['torch']})")
-    print(f"   tokens/s  ours {ours:9.0f}   torch {theirs:9.0f}   ratio ours/torch {ours / theirs:.2f}")
+    print(f"{name} ({desc}, {rounds} rounds of {len(r['steps'])} steps of {tok} tokens; "
+          f"threads ours {r['threads']}, torch {t['threads']} / torch {t['torch']})")
+    print(f"   tokens/s  ours {rate(ours):9.0f}   torch {rate(torch):9.0f}   ratio ours/torch {rate(ours) / rate(torch):.2f}")
+    print("   per round (ours/torch): " + ", ".join(
+        f"{rate([a]):.0f}/{rate([b]):.0f}" for a, b in zip(ours, torch)))
     print(f"   loss step 1  ours {r['steps'][0]['loss']:.6f}  torch {t['steps'][0]['loss']:.6f};  "
           f"last  ours {r['steps'][-1]['loss']:.6f}  torch {t['steps'][-1]['loss']:.6f}")
     print(f"   max |loss ours - torch| over {len(diffs)} steps: {diffs[worst]:.3e} (step {worst + 1});  "

@@ -3,11 +3,12 @@
 //! A tour, in pipeline order:
 //! - [`config`]: `config.json` → checked [`Config`] (GQA, head_dim, Llama-3 rope scaling, tied embeddings,
 //!   Qwen2 biases); unknown keys and architectures are errors.
-//! - [`ops`]: differentiable RMSNorm, softmax, rotary embeddings, causal mask (candle's fused kernels have no
-//!   backward).
+//! - [`ops`]: the decoder's differentiable building blocks (RMSNorm, rotary embeddings, causal grouped-query
+//!   attention, SwiGLU, linear layers), each as a fused CPU kernel with a hand-written backward for f32 and
+//!   as plain candle ops everywhere else (candle's own fused kernels have no backward).
 //! - [`llama`]: the decoder ([`Model`]), built from named tensors or a seeded init into a `VarMap`;
 //!   per-stage access (embed, blocks, final norm, LM head) for pruning.
-//! - [`loss`]: cross-entropy with ignore index.
+//! - [`loss`]: cross-entropy with ignore index, optionally fused with the LM head.
 //! - [`checkpoint`]: Hugging Face directories in and out (single or sharded safetensors, bf16/f16/f32).
 //! - [`gguf`]: llama.cpp GGUF → Hugging Face directory, with a `tokenizer.json` rebuilt from the vocabulary.
 //! - [`params`]: total and non-embedding parameter counts.

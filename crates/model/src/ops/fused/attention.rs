@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use super::gemm::{product, Out, View};
 use super::simd::{self, multiversion};
-use super::{cpu_f32, f32s, output};
+use super::{cpu_f32, f32s, output, zeros};
 
 /// Causal attention of f32 q (B, T, Hq·D), k and v (B, T, Hk·D) on the CPU → (B, T, Hq·D).
 pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, head_dim: usize) -> Result<Tensor> {
@@ -156,7 +156,7 @@ impl CustomOp3 for Attention {
         let dm = Dims::of(n, self.d, l1.dims(), l2.dims(), l3.dims())?;
         let (q, k, v) = (f32s(n, s1, l1)?, f32s(n, s2, l2)?, f32s(n, s3, l3)?);
         let (t, scale) = (dm.t, self.scale);
-        let mut out = vec![0f32; q.len()];
+        let mut out = zeros(q.len());
         let mut lse = vec![0f32; dm.b * dm.hq * t];
         let dst = Out::new(&mut out);
         lse.par_chunks_mut(t).enumerate().for_each(|(task, lse)| {
@@ -207,7 +207,7 @@ fn backward(
     lse: &[f32],
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let t = dm.t;
-    let (mut dq, mut dk, mut dv) = (vec![0f32; q.len()], vec![0f32; k.len()], vec![0f32; v.len()]);
+    let (mut dq, mut dk, mut dv) = (zeros(q.len()), zeros(k.len()), zeros(v.len()));
     let (dq_out, dk_out, dv_out) = (Out::new(&mut dq), Out::new(&mut dk), Out::new(&mut dv));
     (0..dm.b * dm.hk).into_par_iter().for_each(|task| {
         let (b, g) = (task / dm.hk, task % dm.hk);

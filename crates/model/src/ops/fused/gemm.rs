@@ -73,10 +73,26 @@ pub fn product_parallel(
     bv: View,
     accumulate: bool,
 ) {
-    let threads = rayon::current_num_threads();
-    let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
     // SAFETY: `dst` is borrowed mutably for the call, so no one else touches it.
-    unsafe { product_with(Out::new(dst), d, a, av, b, bv, accumulate, par) }
+    unsafe { product_with(Out::new(dst), d, a, av, b, bv, accumulate, all_threads()) }
+}
+
+/// `a · b` as a new row-major buffer, on all of rayon's threads. (The buffer is zero-filled first, in
+/// parallel: gemm reads edge tiles of the destination even when told not to use it.)
+pub fn product_new(a: &[f32], av: View, b: &[f32], bv: View) -> Vec<f32> {
+    let (m, n) = (av.rows, bv.cols);
+    let mut out = super::zeros(m * n);
+    product_parallel(&mut out, View::rows(0, m, n, n), a, av, b, bv, false);
+    out
+}
+
+fn all_threads() -> gemm::Parallelism {
+    let threads = rayon::current_num_threads();
+    if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

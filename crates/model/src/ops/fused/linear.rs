@@ -6,7 +6,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
-use super::gemm::{product_parallel, View};
+use super::gemm::{product_new, View};
 use super::{f32s, output};
 
 /// `x · Wᵀ` for f32 x (…, K) and W (N, K) on the CPU → (…, N).
@@ -72,9 +72,7 @@ impl CustomOp2 for Product {
     ) -> Result<(CpuStorage, Shape)> {
         let (av, bv, shape) = self.plan(self.name(), l1, l2)?;
         let (a, b) = (f32s(self.name(), s1, l1)?, f32s(self.name(), s2, l2)?);
-        let mut y = vec![0f32; av.rows * bv.cols];
-        product_parallel(&mut y, View::rows(0, av.rows, bv.cols, bv.cols), a, av, b, bv, false);
-        output(y, &shape)
+        output(product_new(a, av, b, bv), &shape)
     }
 
     /// For the layer's `y = x · Wᵀ` only (the op as [`linear`] builds it).

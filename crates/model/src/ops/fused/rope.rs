@@ -12,7 +12,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{f32s, output, rows_per_task};
+use super::{f32s, output, rows_per_task, zeros};
 
 /// Rotary embeddings on f32 x (B, T, H·D) with (T, D) tables on the CPU.
 pub fn apply_rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
@@ -56,7 +56,7 @@ impl CustomOp3 for Rope {
         let (h, transpose) = (d / 2, self.transpose);
         // Parallel over blocks of positions; each position is `heads` vectors of D.
         let rows = rows_per_task(heads * d);
-        let mut y = vec![0f32; x.len()];
+        let mut y = zeros(x.len());
         y.par_chunks_mut(rows * heads * d).zip(x.par_chunks(rows * heads * d)).enumerate().for_each(
             |(task, (y, x))| {
                 for (k, (y, x)) in y.chunks_exact_mut(d).zip(x.chunks_exact(d)).enumerate() {

@@ -16,9 +16,9 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::gemm::{product_parallel, View};
+use super::gemm::{product_new, product_parallel, View};
 use super::simd::{multiversion, sigmoid};
-use super::{cpu_f32, f32s, output};
+use super::{cpu_f32, f32s, output, zeros};
 
 /// Elements per parallel task.
 const CHUNK: usize = 16_384;
@@ -63,11 +63,9 @@ impl CustomOp3 for Swiglu {
         let n = self.name();
         let (m, k, f) = sizes(n, l1.dims(), l2.dims(), l3.dims())?;
         let (x, wg, wu) = (f32s(n, s1, l1)?, f32s(n, s2, l2)?, f32s(n, s3, l3)?);
-        let (xv, wv, out) = (View::rows(0, m, k, k), View::rows(0, f, k, k).t(), View::rows(0, m, f, f));
-        let (mut g, mut u) = (vec![0f32; m * f], vec![0f32; m * f]);
-        product_parallel(&mut g, out, x, xv, wg, wv, false);
-        product_parallel(&mut u, out, x, xv, wu, wv, false);
-        let mut h = vec![0f32; m * f];
+        let (xv, wv) = (View::rows(0, m, k, k), View::rows(0, f, k, k).t());
+        let (g, u) = (product_new(x, xv, wg, wv), product_new(x, xv, wu, wv));
+        let mut h = zeros(m * f);
         h.par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK).zip(u.par_chunks(CHUNK)))
             .for_each(|(h, (g, u))| gate(h, g, u));
@@ -97,19 +95,16 @@ impl CustomOp3 for Swiglu {
         if dh.len() != m * f {
             candle_core::bail!("{n}: gradient {:?} for an output of {m} × {f}", grad.dims());
         }
-        let (mut dg, mut du) = (vec![0f32; m * f], vec![0f32; m * f]);
+        let (mut dg, mut du) = (zeros(m * f), zeros(m * f));
         dg.par_chunks_mut(CHUNK).zip(du.par_chunks_mut(CHUNK)).enumerate().for_each(|(c, (dg, du))| {
             let at = c * CHUNK;
             let (g, u, dh) = (&g[at..at + dg.len()], &u[at..at + dg.len()], &dh[at..at + dg.len()]);
             gate_gradients(dg, du, g, u, dh);
         });
         let (xv, wv, dv) = (View::rows(0, m, k, k), View::rows(0, f, k, k), View::rows(0, m, f, f));
-        let mut dx = vec![0f32; m * k];
-        product_parallel(&mut dx, xv, &dg, dv, wg, wv, false);
+        let mut dx = product_new(&dg, dv, wg, wv);
         product_parallel(&mut dx, xv, &du, dv, wu, wv, true);
-        let (mut dwg, mut dwu) = (vec![0f32; f * k], vec![0f32; f * k]);
-        product_parallel(&mut dwg, wv, &dg, dv.t(), x_s, xv, false);
-        product_parallel(&mut dwu, wv, &du, dv.t(), x_s, xv, false);
+        let (dwg, dwu) = (product_new(&dg, dv.t(), x_s, xv), product_new(&du, dv.t(), x_s, xv));
         let dev = grad.device();
         Ok((
             Some(Tensor::from_vec(dx, x.shape(), dev)?),

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::gemm::{product_parallel, View};
+use super::gemm::{product_new, View};
 use super::simd::{self, multiversion};
 use super::{cpu_f32, f32s, output, rows_per_task};
 
@@ -189,16 +189,7 @@ impl CustomOp2 for LinearCrossEntropy {
         let (n, c, v) = head_sizes(self.name(), l1.dims(), l2.dims())?;
         self.targets.check(self.name(), n, v)?;
         let (x, w) = (f32s(self.name(), s1, l1)?, f32s(self.name(), s2, l2)?);
-        let mut z = vec![0f32; n * v];
-        product_parallel(
-            &mut z,
-            View::rows(0, n, v, v),
-            x,
-            View::rows(0, n, c, c),
-            w,
-            View::rows(0, v, c, c).t(),
-            false,
-        );
+        let z = product_new(x, View::rows(0, n, c, c), w, View::rows(0, v, c, c).t());
         let (lse, total) = self.targets.forward(&z, v);
         *self.saved.lock().expect("saved lock poisoned") = Some((z, lse));
         output(vec![total], &Shape::from_dims(&[]))
@@ -222,10 +213,7 @@ impl CustomOp2 for LinearCrossEntropy {
         let (gx, gw) = (x.storage_and_layout(), w.storage_and_layout());
         let (xs, ws) = (cpu_f32(name, &gx.0, gx.1)?, cpu_f32(name, &gw.0, gw.1)?);
         let (zv, xv, wv) = (View::rows(0, n, v, v), View::rows(0, n, c, c), View::rows(0, v, c, c));
-        let mut dx = vec![0f32; n * c];
-        product_parallel(&mut dx, xv, &dz, zv, ws, wv, false);
-        let mut dw = vec![0f32; v * c];
-        product_parallel(&mut dw, wv, &dz, zv.t(), xs, xv, false);
+        let (dx, dw) = (product_new(&dz, zv, ws, wv), product_new(&dz, zv.t(), xs, xv));
         Ok((
             Some(Tensor::from_vec(dx, x.shape(), x.device())?),
             Some(Tensor::from_vec(dw, w.shape(), w.device())?),
