@@ -21,6 +21,16 @@ impl Rng {
     fn uniform(&mut self) -> f32 {
         (self.next() >> 40) as f32 / (1u64 << 24) as f32
     }
+    /// `n` targets over `v` classes, about a quarter ignored (never the first), as the fused kernels take
+    /// them (classes, keep flags) and as the plain composition does (picks (n, 1), 0/1 mask (n)).
+    fn targets(&mut self, n: usize, v: usize) -> (Vec<u32>, Vec<bool>, Tensor, Tensor) {
+        let targets: Vec<u32> = (0..n).map(|_| self.below(v) as u32).collect();
+        let keep: Vec<bool> = (0..n).map(|r| r == 0 || self.below(4) > 0).collect();
+        let picks = Tensor::from_vec(targets.clone(), (n, 1), &Device::Cpu).unwrap();
+        let mask: Vec<f32> = keep.iter().map(|k| *k as u8 as f32).collect();
+        (targets, keep, picks, Tensor::from_vec(mask, n, &Device::Cpu).unwrap())
+    }
+
     fn tensor(&mut self, dims: &[usize], scale: f32) -> Tensor {
         let n = dims.iter().product();
         let data: Vec<f32> = (0..n).map(|_| (self.uniform() * 2.0 - 1.0) * scale).collect();
@@ -153,11 +163,7 @@ fn cross_entropy_matches_plain_with_ignored_rows() {
     for _ in 0..6 {
         let (n, v) = (1 + rng.below(200), 1 + rng.below(300));
         let logits = rng.tensor(&[n, v], 10.0);
-        let targets: Vec<u32> = (0..n).map(|_| rng.below(v) as u32).collect();
-        let keep: Vec<bool> = (0..n).map(|r| r == 0 || rng.below(4) > 0).collect();
-        let picks = Tensor::from_vec(targets.clone(), (n, 1), &Device::Cpu).unwrap();
-        let mask: Vec<f32> = keep.iter().map(|k| *k as u8 as f32).collect();
-        let mask = Tensor::from_vec(mask, n, &Device::Cpu).unwrap();
+        let (targets, keep, picks, mask) = rng.targets(n, v);
         check(
             "cross_entropy",
             &[logits],
@@ -195,11 +201,7 @@ fn linear_cross_entropy_matches_plain_head_then_loss() {
     for _ in 0..6 {
         let (n, c, v) = (1 + rng.below(120), 1 + rng.below(40), 1 + rng.below(200));
         let (x, w) = (rng.tensor(&[n, c], 2.0), rng.tensor(&[v, c], 1.0));
-        let targets: Vec<u32> = (0..n).map(|_| rng.below(v) as u32).collect();
-        let keep: Vec<bool> = (0..n).map(|r| r == 0 || rng.below(4) > 0).collect();
-        let picks = Tensor::from_vec(targets.clone(), (n, 1), &Device::Cpu).unwrap();
-        let mask: Vec<f32> = keep.iter().map(|k| *k as u8 as f32).collect();
-        let mask = Tensor::from_vec(mask, n, &Device::Cpu).unwrap();
+        let (targets, keep, picks, mask) = rng.targets(n, v);
         check(
             "linear_cross_entropy",
             &[x, w],
