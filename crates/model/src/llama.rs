@@ -57,6 +57,11 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         ops::linear(x, &self.weight, self.bias.as_ref())
     }
+
+    /// `residual + forward(x)`: a residual connection closed by this layer, one graph node on the CPU.
+    pub fn forward_add(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        ops::linear_add(x, &self.weight, self.bias.as_ref(), residual)
+    }
 }
 
 /// RMSNorm with a learned per-channel scale.
@@ -96,10 +101,6 @@ impl Attention {
         })
     }
 
-    pub fn forward(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
-        self.o_proj.forward(&self.heads(x, ctx)?)
-    }
-
     /// The per-head outputs before `o_proj`: (B, T, C) → (B, T, nh·D), head `h` in columns `h·D..(h+1)·D`.
     pub fn heads(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
         // (B, T, heads·D): the projections' own layout; rotary embeddings and attention read heads in place.
@@ -125,10 +126,6 @@ impl Mlp {
             up_proj: linear(&vb.pp("up_proj"), c, f, false)?,
             down_proj: linear(&vb.pp("down_proj"), f, c, false)?,
         })
-    }
-
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.down_proj.forward(&self.hidden(x)?)
     }
 
     /// The input of `down_proj`, `silu(gate(x)) * up(x)`: (B, T, C) → (B, T, F).
@@ -161,8 +158,10 @@ impl Block {
 
     /// (B, T, C) → (B, T, C).
     pub fn forward(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
-        let h = (x + self.self_attn.forward(&self.input_layernorm.forward(x)?, ctx)?)?;
-        &h + self.mlp.forward(&self.post_attention_layernorm.forward(&h)?)?
+        let heads = self.self_attn.heads(&self.input_layernorm.forward(x)?, ctx)?;
+        let h = self.self_attn.o_proj.forward_add(&heads, x)?;
+        let hidden = self.mlp.hidden(&self.post_attention_layernorm.forward(&h)?)?;
+        self.mlp.down_proj.forward_add(&hidden, &h)
     }
 
     /// [`Block::forward`] that also shows `tap` the inputs of every linear layer (see [`Tap`]), for
@@ -177,12 +176,12 @@ impl Block {
         tap(Tap::AttnInput, &normed)?;
         let heads = self.self_attn.heads(&normed, ctx)?;
         tap(Tap::AttnHeads, &heads)?;
-        let h = (x + self.self_attn.o_proj.forward(&heads)?)?;
+        let h = self.self_attn.o_proj.forward_add(&heads, x)?;
         let normed = self.post_attention_layernorm.forward(&h)?;
         tap(Tap::MlpInput, &normed)?;
         let hidden = self.mlp.hidden(&normed)?;
         tap(Tap::MlpHidden, &hidden)?;
-        &h + self.mlp.down_proj.forward(&hidden)?
+        self.mlp.down_proj.forward_add(&hidden, &h)
     }
 }
 

@@ -153,6 +153,7 @@ impl<M: LanguageModel> Trainer<'_, M> {
         for (g, (_, var)) in sum.into_iter().zip(&self.params) {
             // A parameter the loss does not reach (none in a decoder) gets a zero gradient.
             grads.push(match g {
+                Some(g) if self.cfg.accum == 1 => g,
                 Some(g) => g.affine(inv, 0.0)?,
                 None => var.as_tensor().zeros_like()?,
             });

@@ -64,6 +64,16 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     }
 }
 
+/// `residual + x · Wᵀ + b` (see [`linear`]): a residual connection closed by a projection. Fused on the CPU
+/// when there is no bias.
+pub fn linear_add(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, residual: &Tensor) -> Result<Tensor> {
+    if bias.is_none() && fused::applies(&[x, w, residual]) {
+        fused::linear_add(x, w, residual)
+    } else {
+        residual + linear(x, w, bias)?
+    }
+}
+
 /// SwiGLU's gated hidden layer `silu(x · W_gᵀ) ∘ (x · W_uᵀ)` for x (…, K), W_g and W_u (F, K) → (…, F)
 /// (see [`plain::swiglu`]).
 pub fn swiglu(x: &Tensor, w_gate: &Tensor, w_up: &Tensor) -> Result<Tensor> {

@@ -4,10 +4,61 @@
 //! gives every one of those nodes a zero-filled gradient buffer that the incoming gradient is then added
 //! into. Here it is one node; the backward is two products, `dx = dy · W` and `dW = dyᵀ · x`.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::gemm::{product_new, View};
+use super::gemm::{product_new, product_parallel, View};
 use super::{f32s, output};
+
+/// `residual + x · Wᵀ` for f32 x (…, K), W (N, K) and residual (…, N) on the CPU: the product accumulates
+/// into a copy of the residual, and the residual's gradient is the output's.
+pub fn linear_add(x: &Tensor, w: &Tensor, residual: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(&w.contiguous()?, &residual.contiguous()?, LinearAdd)
+}
+
+struct LinearAdd;
+
+impl CustomOp3 for LinearAdd {
+    fn name(&self) -> &'static str {
+        "p2law-linear-add"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let product = Product { ta: false, tb: true };
+        let (av, bv, shape) = product.plan(self.name(), l1, l2)?;
+        if l3.shape() != &shape {
+            candle_core::bail!(
+                "{}: residual {:?} for a product of shape {:?}",
+                self.name(),
+                l3.dims(),
+                shape.dims()
+            );
+        }
+        let (a, b) = (f32s(self.name(), s1, l1)?, f32s(self.name(), s2, l2)?);
+        let mut y = f32s(self.name(), s3, l3)?.to_vec();
+        product_parallel(&mut y, View::rows(0, av.rows, bv.cols, bv.cols), a, av, b, bv, true);
+        output(y, &shape)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _residual: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw) = Product { ta: false, tb: true }.gradients(x, w, grad)?;
+        Ok((Some(dx), Some(dw), Some(grad.clone())))
+    }
+}
 
 /// `x · Wᵀ` for f32 x (…, K) and W (N, K) on the CPU → (…, N).
 pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
@@ -55,6 +106,19 @@ impl Product {
             _ => Shape::from_dims(&[av.rows, bv.cols]),
         };
         Ok((av, bv, shape))
+    }
+}
+
+impl Product {
+    /// `(dx, dW) = (dy · W, dyᵀ · x)` for `y = x · Wᵀ`.
+    fn gradients(&self, x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<(Tensor, Tensor)> {
+        if self.ta || !self.tb {
+            candle_core::bail!("{}: backward is defined for x · Wᵀ only", self.name());
+        }
+        let grad = grad.contiguous()?;
+        let dx = grad.apply_op2_no_bwd(w, &Product { ta: false, tb: false })?; // (…, N)·(N, K)
+        let dw = grad.apply_op2_no_bwd(x, &Product { ta: true, tb: false })?; // (N, M)·(M, K)
+        Ok((dx, dw))
     }
 }
 

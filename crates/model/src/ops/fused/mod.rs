@@ -22,7 +22,7 @@ mod tests;
 mod xent;
 
 pub use attention::causal_attention;
-pub use linear::linear;
+pub use linear::{linear, linear_add};
 pub use norm::rms_norm;
 pub use rope::apply_rope;
 pub use swiglu::swiglu;

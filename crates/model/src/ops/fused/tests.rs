@@ -196,6 +196,24 @@ fn linear_matches_plain() {
 }
 
 #[test]
+fn linear_add_matches_plain_residual_plus_linear() {
+    let mut rng = Rng(8);
+    for _ in 0..4 {
+        let (b, t, k, n) = (1 + rng.below(3), 1 + rng.below(50), 1 + rng.below(70), 1 + rng.below(90));
+        let (x, w, r) = (rng.tensor(&[b, t, k], 2.0), rng.tensor(&[n, k], 1.0), rng.tensor(&[b, t, n], 3.0));
+        check(
+            "linear_add",
+            &[x, w, r],
+            3,
+            &mut rng,
+            2e-5,
+            |a| super::linear_add(&a[0], &a[1], &a[2]),
+            |a| &a[2] + plain::linear(&a[0], &a[1])?,
+        );
+    }
+}
+
+#[test]
 fn linear_cross_entropy_matches_plain_head_then_loss() {
     let mut rng = Rng(7);
     for _ in 0..6 {
@@ -227,6 +245,7 @@ fn kernels_reject_bad_shapes() {
     assert!(super::apply_rope(&q, &table, &table.narrow(0, 0, 2).unwrap()).is_err());
     assert!(super::swiglu(&x, &table, &table.t().unwrap()).is_err(), "weights of different shapes");
     assert!(super::linear(&x, &table.t().unwrap()).is_err(), "x ends in 4, the weight (4, 3) takes 3");
+    assert!(super::linear_add(&x, &table, &x).is_err(), "the residual (2, 3, 4) is not the output (2, 3, 3)");
     let logits = Tensor::zeros((2, 5), candle_core::DType::F32, &dev).unwrap();
     assert!(super::cross_entropy_sum(&logits, vec![0], vec![true]).is_err(), "one target for two rows");
     assert!(super::cross_entropy_sum(&logits, vec![0, 7], vec![true, true]).is_err(), "class 7 of 5");
