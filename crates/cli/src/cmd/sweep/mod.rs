@@ -97,6 +97,13 @@ impl Sweep<'_> {
             self.tally.busy.push(name.into());
             return Ok(false);
         };
+        // Checked again under the claim: another sweep may have finished this run and released its claim
+        // between the check above and ours. Resuming the finished run would rewrite its curve while that
+        // sweep reads it.
+        if out.join("final/config.json").is_file() {
+            self.tally.skipped += 1;
+            return Ok(true);
+        }
         let mut t = sections.clone();
         t.insert("name".into(), name.into());
         t.insert("out".into(), out.display().to_string().into());
@@ -156,6 +163,11 @@ impl Sweep<'_> {
             self.tally.busy.push(format!("prune {run}"));
             return Ok(Pruned::Busy);
         };
+        // Checked again under the claim, as in `train`.
+        if out.join("pruning.json").is_file() {
+            self.tally.skipped += 1;
+            return Ok(Pruned::Dir(out));
+        }
         let grid = &self.recipe.prune;
         let eval_tokens =
             self.recipe.posttrain.get("eval").and_then(|e| e.get("tokens")).and_then(|v| v.as_integer());

@@ -1,9 +1,14 @@
-//! Fused CPU kernels (f32, contiguous) with hand-written backward passes, as candle `CustomOp`s.
+//! Fused CPU kernels (f32, contiguous) with hand-written backward passes, as candle `CustomOp`s: linear
+//! layers (alone or closing a residual connection), SwiGLU's gated layer, RMSNorm, RoPE, causal
+//! grouped-query attention, and cross-entropy (alone or with the LM head).
 //!
-//! Each op makes one pass over its input forward and one or two backward, parallel over rows with rayon.
-//! Reductions run in a fixed order whatever the thread count, so a step is reproducible bit for bit (a
-//! resumed run continues the same trajectory). The backward ops are themselves not differentiable: second
-//! derivatives are out of scope, as in candle.
+//! Each op is one node of candle's graph where the plain composition is several: candle's backward gives
+//! every node a zero-filled gradient buffer and adds into it, so fewer, larger nodes save most of that
+//! memory traffic. Products use the `gemm` crate (module `gemm`); elementwise passes run in parallel over
+//! rows with rayon, with AVX-512 code paths chosen at run time (module `simd`). Reductions run in a fixed
+//! order whatever the thread count, so a step is reproducible bit for bit (a resumed run continues the
+//! same trajectory). The backward ops are themselves not differentiable: second derivatives are out of
+//! scope, as in candle.
 
 use std::sync::OnceLock;
 
