@@ -367,12 +367,7 @@ impl Model {
     /// Mean next-token cross-entropy of the logits for `ids` against `targets` (both (B, T)); targets equal
     /// to [`crate::IGNORE_INDEX`] (i64 targets only) are left out.
     pub fn loss(&self, ids: &Tensor, targets: &Tensor) -> Result<Tensor> {
-        let (sum, count) =
-            crate::loss::linear_cross_entropy_sum(&self.hidden(ids)?, &self.lm_head.weight, targets)?;
-        if count == 0 {
-            candle_core::bail!("loss: every target is IGNORE_INDEX, the mean is undefined");
-        }
-        sum / count as f64
+        crate::loss::linear_cross_entropy(&self.hidden(ids)?, &self.lm_head.weight, targets)
     }
 }
 

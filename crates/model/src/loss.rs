@@ -23,7 +23,16 @@ pub const IGNORE_INDEX: i64 = -100;
 
 /// Mean cross-entropy over the non-ignored targets (a scalar tensor). Errors if every target is ignored.
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    let (sum, count) = cross_entropy_sum(logits, targets)?;
+    mean(cross_entropy_sum(logits, targets)?)
+}
+
+/// [`cross_entropy`] of an LM head's logits `x · Wᵀ` (see [`linear_cross_entropy_sum`]).
+pub fn linear_cross_entropy(x: &Tensor, w: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    mean(linear_cross_entropy_sum(x, w, targets)?)
+}
+
+/// A summed loss over `count` targets → its mean; no targets is an error.
+fn mean((sum, count): (Tensor, usize)) -> Result<Tensor> {
     if count == 0 {
         candle_core::bail!("cross_entropy: every target is IGNORE_INDEX, the mean is undefined");
     }
