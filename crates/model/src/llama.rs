@@ -103,11 +103,10 @@ impl Attention {
 
     /// The per-head outputs before `o_proj`: (B, T, C) → (B, T, nh·D), head `h` in columns `h·D..(h+1)·D`.
     pub fn heads(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
-        // (B, T, heads·D): the projections' own layout; rotary embeddings and attention read heads in place.
-        let q = ops::apply_rope(&self.q_proj.forward(x)?, &ctx.cos, &ctx.sin)?;
-        let k = ops::apply_rope(&self.k_proj.forward(x)?, &ctx.cos, &ctx.sin)?;
-        let v = self.v_proj.forward(x)?;
-        ops::causal_attention(&q, &k, &v, self.head_dim)
+        let (q, k, v) = (&self.q_proj, &self.k_proj, &self.v_proj);
+        let weights = [&q.weight, &k.weight, &v.weight];
+        let biases = [q.bias.as_ref(), k.bias.as_ref(), v.bias.as_ref()];
+        ops::self_attention(x, weights, biases, &ctx.cos, &ctx.sin, self.head_dim)
     }
 }
 

@@ -24,7 +24,7 @@ arch = {{ architectures = ["LlamaForCausalLM"], vocab_size = 300, hidden_size = 
 
 [pretrain]
 train = {{ tokens = 8192, batch_tokens = 512, seq_len = 32, micro_batch = 16, lr = 1e-2 }}
-eval = {{ every_tokens = 4096, tokens = 512 }}
+eval = {{ every_tokens = 4096, tokens = 1024 }}
 
 [prune]
 methods = ["depth", "width", "nm", "unstructured"]
@@ -78,7 +78,12 @@ fn sweep_runs_the_grid_reports_and_skips_finished_work() {
         &std::fs::read_to_string(tmp.path().join("one/pruned/s-nm-r0.5/pruning.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(pruning["l0_source"], "given (--l0)");
+    // L0 is measured on the post-training evaluation tokens (512 here; the bases were evaluated on 1024),
+    // and the run's curve carries that L0.
+    assert_eq!(pruning["l0_source"], "measured on eval");
+    let curve = std::fs::read_to_string(runs.join("s-nm-r0.5/curve.csv")).unwrap();
+    let l0: f64 = curve.lines().nth(1).unwrap().split(',').nth(3).unwrap().parse().unwrap();
+    assert_eq!(l0, pruning["l0"].as_f64().unwrap(), "{curve}");
     let report = std::fs::read_to_string(tmp.path().join("one/report/report.md")).unwrap();
     assert!(report.contains("16 pruned runs"), "{report}");
     assert!(tmp.path().join("one/report/loss_vs_rho.png").is_file());

@@ -36,22 +36,28 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
     }
 }
 
-/// Causal attention, q (B, T, Hq·D), k and v (B, T, Hk·D) → (B, T, Hq·D), heads of `head_dim` side by
-/// side: query `i` sees keys `0..=i` (see [`plain::causal_attention`]).
-pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, head_dim: usize) -> Result<Tensor> {
-    if fused::applies(&[q, k, v]) {
-        fused::causal_attention(q, k, v, head_dim)
-    } else {
-        plain::causal_attention(q, k, v, head_dim)
-    }
-}
-
-/// Rotary embeddings on x (B, T, H·D) with tables (T, D) (see [`plain::apply_rope`]).
-pub fn apply_rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-    if fused::applies(&[x, cos, sin]) {
-        fused::apply_rope(x, cos, sin)
-    } else {
-        plain::apply_rope(x, cos, sin)
+/// Self-attention of x (B, T, C): q/k/v projections (weights (Hq·D, C), (Hk·D, C), (Hk·D, C) and their
+/// optional biases), RoPE on q and k with (T, D) tables, causal grouped-query attention → (B, T, Hq·D),
+/// head `h` in columns `h·D..(h+1)·D` (see [`plain::self_attention`]). Fused on the CPU into one product
+/// and one attention op when the three biases are all present or all absent.
+pub fn self_attention(
+    x: &Tensor,
+    w: [&Tensor; 3],
+    bias: [Option<&Tensor>; 3],
+    cos: &Tensor,
+    sin: &Tensor,
+    head_dim: usize,
+) -> Result<Tensor> {
+    let packed_bias = match bias {
+        [Some(q), Some(k), Some(v)] => Some(Some([q, k, v])),
+        [None, None, None] => Some(None),
+        _ => None,
+    };
+    match packed_bias {
+        Some(b) if fused::applies(&[x, w[0], w[1], w[2], cos, sin]) => {
+            fused::self_attention(x, w, b, cos, sin, head_dim)
+        }
+        _ => plain::self_attention(x, w, bias, cos, sin, head_dim),
     }
 }
 
@@ -194,9 +200,8 @@ mod tests {
         // candle's kernel takes (T, D/2) tables.
         let half = |t: &Tensor| t.narrow(1, 0, d / 2).unwrap().contiguous().unwrap();
         let fused = candle_nn::rotary_emb::rope_thd(&x, &half(&cos), &half(&sin)).unwrap();
-        for ours in [apply_rope(&flat, &cos, &sin).unwrap(), plain::apply_rope(&flat, &cos, &sin).unwrap()] {
-            assert!(max_abs_diff(&ours.reshape((b, t, h, d)).unwrap(), &fused) < 1e-5);
-        }
+        let ours = plain::apply_rope(&flat, &cos, &sin).unwrap();
+        assert!(max_abs_diff(&ours.reshape((b, t, h, d)).unwrap(), &fused) < 1e-5);
     }
 
     #[test]

@@ -60,6 +60,25 @@ pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, head_dim: usize) -> 
     probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, wq))
 }
 
+/// Self-attention of x (B, T, C): `q, k, v = x · Wᵀ (+ b)` each, RoPE on q and k, then
+/// [`causal_attention`] → (B, T, Hq·D).
+pub fn self_attention(
+    x: &Tensor,
+    w: [&Tensor; 3],
+    bias: [Option<&Tensor>; 3],
+    cos: &Tensor,
+    sin: &Tensor,
+    head_dim: usize,
+) -> Result<Tensor> {
+    let project = |i: usize| match bias[i] {
+        Some(b) => linear(x, w[i])?.broadcast_add(b),
+        None => linear(x, w[i]),
+    };
+    let q = apply_rope(&project(0)?, cos, sin)?;
+    let k = apply_rope(&project(1)?, cos, sin)?;
+    causal_attention(&q, &k, &project(2)?, head_dim)
+}
+
 /// `x · Wᵀ` for x (…, K) and W (N, K), as candle-nn's `Linear` computes it.
 pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     use candle_core::Module;

@@ -131,10 +131,10 @@ impl Sweep<'_> {
         Ok(true)
     }
 
-    /// The base model's directory and L0, pretraining it first when the recipe gives an `arch`.
-    fn base(&mut self, m: &BaseModel) -> anyhow::Result<Option<(PathBuf, Option<f64>)>> {
+    /// The base model's directory, pretraining it first when the recipe gives an `arch`.
+    fn base(&mut self, m: &BaseModel) -> anyhow::Result<Option<PathBuf>> {
         if let Some(dir) = &m.hf_dir {
-            return Ok(Some((dir.clone(), None)));
+            return Ok(Some(dir.clone()));
         }
         let out = self.dir("base").join(&m.name);
         let mut model = toml::Table::new();
@@ -143,17 +143,10 @@ impl Sweep<'_> {
         if !self.train(&format!("{}-base", m.name), &out, model, "pretrain", &sections)? {
             return Ok(None);
         }
-        Ok(Some((out.join("final"), Some(final_val_loss(&out.join("curve.csv"))?))))
+        Ok(Some(out.join("final")))
     }
 
-    fn prune(
-        &mut self,
-        run: &str,
-        base: &Path,
-        l0: Option<f64>,
-        method: &str,
-        rate: f64,
-    ) -> anyhow::Result<Pruned> {
+    fn prune(&mut self, run: &str, base: &Path, method: &str, rate: f64) -> anyhow::Result<Pruned> {
         let out = self.dir("pruned").join(run);
         if out.join("pruning.json").is_file() {
             self.tally.skipped += 1;
@@ -187,7 +180,10 @@ impl Sweep<'_> {
             seed: self.recipe.seed,
             batch: 8,
             heldout: Some(self.recipe.data.join("heldout.bin")),
-            l0,
+            // L0 is measured on the held-out tokens the post-training curves are evaluated on, as the
+            // pruned model's loss is: the base's own last evaluation may use other tokens (pretraining's
+            // `eval.tokens`), and an L0 from a different sample shifts every `L − L0` of the fit.
+            l0: None,
             eval_tokens: eval_tokens.map_or(65_536, |t| t as usize),
             out: out.clone(),
             overwrite: false,
@@ -219,21 +215,6 @@ impl Sweep<'_> {
     }
 }
 
-/// The last `val_loss` of a curve file written by `p2law train`.
-fn final_val_loss(curve: &Path) -> anyhow::Result<f64> {
-    let text = std::fs::read_to_string(curve).with_context(|| format!("reading {}", curve.display()))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let col = header
-        .iter()
-        .position(|h| *h == "val_loss")
-        .with_context(|| format!("{}: no val_loss column", curve.display()))?;
-    let last =
-        lines.rfind(|l| !l.trim().is_empty()).with_context(|| format!("{}: no rows", curve.display()))?;
-    let v = last.split(',').nth(col).unwrap_or("");
-    v.parse::<f64>().with_context(|| format!("{}: last val_loss {v:?} is not a number", curve.display()))
-}
-
 /// The achieved ρ a pruned model's `pruning.json` records.
 fn achieved_rho(pruned: &Path) -> anyhow::Result<f64> {
     let path = pruned.join("pruning.json");
@@ -258,14 +239,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let mut sweep = Sweep { recipe: &recipe, quiet: args.quiet, tally: Tally::default() };
     for m in &recipe.models {
-        let Some((base, l0)) = sweep.base(m)? else { continue };
+        let Some(base) = sweep.base(m)? else { continue };
         for method in &recipe.prune.methods {
             // Achieved ρ → run: two target rates that whole layers (or channels) round to the same
             // pruned model would post-train the same run twice and count twice in every fit.
             let mut reached: Vec<(f64, String)> = Vec::new();
             for &rate in &recipe.prune.rates {
                 let run = format!("{}-{method}-{}", m.name, rate_tag(rate));
-                let pruned = match sweep.prune(&run, &base, l0, method, rate)? {
+                let pruned = match sweep.prune(&run, &base, method, rate)? {
                     Pruned::Dir(dir) => dir,
                     Pruned::Unreachable => continue,
                     // Until the lower rate's model exists, this one cannot be told apart from it: leave the
@@ -318,13 +299,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn final_val_loss_reads_the_last_row() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("curve.csv");
-        std::fs::write(&p, "run,d,val_loss\na,1,5.5\na,2,4.25\n").unwrap();
-        assert_eq!(final_val_loss(&p).unwrap(), 4.25);
-        std::fs::write(&p, "run,d\na,1\n").unwrap();
-        assert!(final_val_loss(&p).is_err());
+    fn rate_tags_keep_the_rate_readable() {
         assert_eq!(rate_tag(0.25), "r0.25");
     }
 }

@@ -1,13 +1,16 @@
-//! Causal grouped-query attention in one op: `O = softmax(Q Kᵀ / √D + mask) V` per head, with q
-//! (B, T, Hq·D) and k, v (B, T, Hk·D) in the layout the projections produce (no reshapes or transposes, no
-//! repeated key/value heads: query head `h` reads key/value head `h / (Hq / Hk)`). Output (B, T, Hq·D).
+//! Causal grouped-query self-attention with rotary embeddings, in one op over the packed projection
+//! `qkv` (B, T, (Hq + 2·Hk)·D): each position's row holds the Hq query heads, then the Hk key heads, then
+//! the Hk value heads, as one product `x · [W_q; W_k; W_v]ᵀ` makes them. Output (B, T, Hq·D). Query head
+//! `h` reads key/value head `h / (Hq / Hk)` (no repeated heads), and RoPE turns each query and key head
+//! into a (T, D) scratch buffer as it is read (no rotated copies of q and k in the graph).
 //!
 //! Like flash attention, the (T, T) scores never leave a per-head scratch buffer: the forward keeps only
-//! each row's log-sum-exp, and the backward recomputes `P = exp(S · scale − lse)` from Q and K. Per head:
+//! each row's log-sum-exp, and the backward recomputes `P = exp(S · scale − lse)` from Q and K. Per head,
+//! with Q and K rotated:
 //!
 //! ```text
 //! dV += Pᵀ dO      dP = dO Vᵀ      dS = scale · P ∘ (dP − rowsum(P ∘ dP))
-//! dQ  = dS K       dK += dSᵀ Q
+//! dQ  = dS K       dK += dSᵀ Q      (then dQ and dK rotated back: the rotation's transpose)
 //! ```
 //!
 //! The forward runs one task per (batch, query head), the backward one per (batch, key/value head), which
@@ -22,17 +25,62 @@ use super::gemm::{product, Out, View};
 use super::simd::{self, multiversion};
 use super::{cpu_f32, f32s, output, zeros};
 
-/// Causal attention of f32 q (B, T, Hq·D), k and v (B, T, Hk·D) on the CPU → (B, T, Hq·D).
-pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, head_dim: usize) -> Result<Tensor> {
-    if head_dim == 0 {
-        candle_core::bail!("causal attention: head_dim must be positive");
+/// Causal self-attention of f32 `qkv` (B, T, (Hq + 2·Hk)·D) on the CPU, RoPE with (T, D) tables `cos`,
+/// `sin` applied to the query and key heads → (B, T, Hq·D).
+pub fn rope_attention(
+    qkv: &Tensor,
+    cos: &Tensor,
+    sin: &Tensor,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+) -> Result<Tensor> {
+    if head_dim == 0 || head_dim % 2 == 1 || kv_heads == 0 || heads % kv_heads != 0 {
+        candle_core::bail!(
+            "attention: {heads} query heads, {kv_heads} key/value heads of {head_dim}: the key/value heads \
+             must divide the query heads, and the head size must be even and positive"
+        );
     }
-    let op = Attention { d: head_dim, scale: (1.0 / (head_dim as f64).sqrt()) as f32, lse: Mutex::new(None) };
-    q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, op)
+    let op = Attention {
+        heads: (heads, kv_heads, head_dim),
+        scale: (1.0 / (head_dim as f64).sqrt()) as f32,
+        lse: Mutex::new(None),
+    };
+    qkv.contiguous()?.apply_op3(&cos.contiguous()?, &sin.contiguous()?, op)
+}
+
+/// Self-attention of f32 x (B, T, C) on the CPU: the q/k/v projections (weights (Hq·D, C), (Hk·D, C),
+/// (Hk·D, C), optional biases) as one product with the weights stacked, then [`rope_attention`]. Candle's
+/// graph sees one product and one attention node where separate projections made three of each, plus two
+/// RoPE nodes and the sum of three gradients for x.
+pub fn self_attention(
+    x: &Tensor,
+    w: [&Tensor; 3],
+    bias: Option<[&Tensor; 3]>,
+    cos: &Tensor,
+    sin: &Tensor,
+    head_dim: usize,
+) -> Result<Tensor> {
+    let rows = |w: &Tensor| w.dims().first().copied().unwrap_or(0);
+    if head_dim == 0 || rows(w[0]) % head_dim != 0 || rows(w[1]) % head_dim != 0 || w[1].dims() != w[2].dims()
+    {
+        candle_core::bail!(
+            "attention: q/k/v weights {:?}, {:?}, {:?} must be (Hq·{head_dim}, C) and twice (Hk·{head_dim}, C)",
+            w[0].dims(),
+            w[1].dims(),
+            w[2].dims()
+        );
+    }
+    let mut qkv = super::linear(x, &Tensor::cat(&w, 0)?)?;
+    if let Some(b) = bias {
+        qkv = qkv.broadcast_add(&Tensor::cat(&b, 0)?)?;
+    }
+    rope_attention(&qkv, cos, sin, rows(w[0]) / head_dim, rows(w[1]) / head_dim, head_dim)
 }
 
 struct Attention {
-    d: usize,
+    /// (Hq, Hk, D).
+    heads: (usize, usize, usize),
     scale: f32,
     /// Per (batch, query head, position) log-sum-exp of the scaled scores, from the forward pass.
     lse: Mutex<Option<Arc<Vec<f32>>>>,
@@ -49,31 +97,115 @@ struct Dims {
 }
 
 impl Dims {
-    fn of(op: &str, d: usize, q: &[usize], k: &[usize], v: &[usize]) -> Result<Dims> {
-        match (q, k) {
-            ([b, t, wq], [b2, t2, wk])
-                if b == b2 && t == t2 && k == v && *t > 0 && *wk > 0 && wq % d == 0 && wk % d == 0 && wq % wk == 0 =>
-            {
-                Ok(Dims { b: *b, t: *t, hq: wq / d, hk: wk / d, d })
+    fn of(
+        op: &str,
+        (hq, hk, d): (usize, usize, usize),
+        qkv: &[usize],
+        cos: &[usize],
+        sin: &[usize],
+    ) -> Result<Dims> {
+        match qkv {
+            [b, t, w] if *t > 0 && *w == (hq + 2 * hk) * d && cos == [*t, d] && sin == cos => {
+                Ok(Dims { b: *b, t: *t, hq, hk, d })
             }
             _ => candle_core::bail!(
-                "{op}: q {q:?}, k {k:?}, v {v:?}: expected (B, T, Hq·{d}) and two (B, T, Hk·{d}) with Hk dividing Hq"
+                "{op}: qkv {qkv:?}, cos {cos:?}, sin {sin:?}: expected (B, T, {}) for {hq} query and {hk} \
+                 key/value heads of {d}, and two ({}, {d}) tables",
+                (hq + 2 * hk) * d,
+                qkv.get(1).copied().unwrap_or(0)
             ),
         }
     }
 
-    /// Query head `h` of batch `b`: a (T, D) block of q, dq or the output.
-    fn q_head(&self, b: usize, h: usize) -> View {
+    /// A (T, D) head of `qkv` for batch `b`, `column` heads into the row.
+    fn packed(&self, b: usize, column: usize) -> View {
+        let w = (self.hq + 2 * self.hk) * self.d;
+        View::rows(b * self.t * w + column * self.d, self.t, self.d, w)
+    }
+
+    fn q(&self, b: usize, h: usize) -> View {
+        self.packed(b, h)
+    }
+
+    fn k(&self, b: usize, g: usize) -> View {
+        self.packed(b, self.hq + g)
+    }
+
+    fn v(&self, b: usize, g: usize) -> View {
+        self.packed(b, self.hq + self.hk + g)
+    }
+
+    /// Query head `h` of batch `b` in the output (B, T, Hq·D) or its gradient.
+    fn out(&self, b: usize, h: usize) -> View {
         View::rows((b * self.t * self.hq + h) * self.d, self.t, self.d, self.hq * self.d)
     }
 
-    /// Key/value head `g` of batch `b`: a (T, D) block of k, v, dk or dv.
-    fn kv_head(&self, b: usize, g: usize) -> View {
-        View::rows((b * self.t * self.hk + g) * self.d, self.t, self.d, self.hk * self.d)
+    /// A (T, D) scratch buffer of a task's own.
+    fn own(&self) -> View {
+        View::rows(0, self.t, self.d, self.d)
     }
 
     fn group(&self) -> usize {
         self.hq / self.hk
+    }
+}
+
+/// The rotary tables (T, D) and, per position, one head's rotation.
+#[derive(Clone, Copy)]
+struct Rope<'a> {
+    cos: &'a [f32],
+    sin: &'a [f32],
+    d: usize,
+}
+
+impl Rope<'_> {
+    /// Head `view` (T, D) of `src`, rotated, as a buffer of its own.
+    fn rotated(&self, src: &[f32], view: View) -> Vec<f32> {
+        let mut y = vec![0f32; view.rows * self.d];
+        for (i, y) in y.chunks_exact_mut(self.d).enumerate() {
+            rotate(y, &src[view.at + i * view.rs..][..self.d], self.table(i), false);
+        }
+        y
+    }
+
+    /// Writes `x` (T, D), a gradient with respect to rotated vectors, rotated back (the transposed
+    /// rotation) into head `view` of `dst`.
+    ///
+    /// # Safety
+    /// No other thread touches the head's elements of `dst`.
+    unsafe fn store_back(&self, dst: Out, view: View, x: &[f32]) {
+        for (i, x) in x.chunks_exact(self.d).enumerate() {
+            // SAFETY: the caller's contract.
+            let y = unsafe { dst.slice_mut(view.at + i * view.rs, self.d) };
+            rotate(y, x, self.table(i), true);
+        }
+    }
+
+    fn table(&self, pos: usize) -> (&[f32], &[f32]) {
+        (&self.cos[pos * self.d..][..self.d], &self.sin[pos * self.d..][..self.d])
+    }
+}
+
+/// RoPE in the "rotate half" layout on one head's vector `x` (D) with table rows `(c, s)` → `y`; with
+/// `transpose`, the transposed rotation (the backward):
+///
+/// ```text
+/// y[i]       = a[i] · c[i]       − b[i] · s[i]          (a = x[..D/2], b = x[D/2..])
+/// y[i + D/2] = b[i] · c[i + D/2] + a[i] · s[i + D/2]
+/// ```
+#[inline]
+fn rotate(y: &mut [f32], x: &[f32], (c, s): (&[f32], &[f32]), transpose: bool) {
+    let h = x.len() / 2;
+    let (ya, yb) = y.split_at_mut(h);
+    for i in 0..h {
+        let (a, b) = (x[i], x[i + h]);
+        if transpose {
+            ya[i] = a * c[i] + b * s[i + h];
+            yb[i] = b * c[i + h] - a * s[i];
+        } else {
+            ya[i] = a * c[i] - b * s[i];
+            yb[i] = b * c[i + h] + a * s[i + h];
+        }
     }
 }
 
@@ -140,7 +272,7 @@ unsafe fn lower_mt_x(dst: Out, dv: View, m: &[f32], x: &[f32], xv: View, accumul
 
 impl CustomOp3 for Attention {
     fn name(&self) -> &'static str {
-        "p2law-causal-attention"
+        "p2law-rope-attention"
     }
 
     fn cpu_fwd(
@@ -153,84 +285,79 @@ impl CustomOp3 for Attention {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let n = self.name();
-        let dm = Dims::of(n, self.d, l1.dims(), l2.dims(), l3.dims())?;
-        let (q, k, v) = (f32s(n, s1, l1)?, f32s(n, s2, l2)?, f32s(n, s3, l3)?);
-        let (t, scale) = (dm.t, self.scale);
-        let mut out = zeros(q.len());
+        let dm = Dims::of(n, self.heads, l1.dims(), l2.dims(), l3.dims())?;
+        let (qkv, cos, sin) = (f32s(n, s1, l1)?, f32s(n, s2, l2)?, f32s(n, s3, l3)?);
+        let (t, scale, own) = (dm.t, self.scale, dm.own());
+        let rope = Rope { cos, sin, d: dm.d };
+        let mut out = zeros(dm.b * t * dm.hq * dm.d);
         let mut lse = vec![0f32; dm.b * dm.hq * t];
         let dst = Out::new(&mut out);
         lse.par_chunks_mut(t).enumerate().for_each(|(task, lse)| {
             let (b, h) = (task / dm.hq, task % dm.hq);
-            let (qv, kv) = (dm.q_head(b, h), dm.kv_head(b, h / dm.group()));
+            let g = h / dm.group();
+            let (q, k) = (rope.rotated(qkv, dm.q(b, h)), rope.rotated(qkv, dm.k(b, g)));
             let mut p = vec![0f32; t * t];
-            lower_a_bt(&mut p, q, qv, k, kv);
+            lower_a_bt(&mut p, &q, own, &k, own);
             softmax_rows(&mut p, lse, scale);
             // SAFETY: task (b, h) alone writes query head h of batch b.
-            unsafe { lower_m_x(dst, qv, &p, v, kv, false) }
+            unsafe { lower_m_x(dst, dm.out(b, h), &p, qkv, dm.v(b, g), false) }
         });
         *self.lse.lock().expect("lse lock poisoned") = Some(Arc::new(lse));
-        output(out, l1.shape())
+        let (b, t, _) = l1.shape().dims3()?;
+        output(out, &Shape::from_dims(&[b, t, dm.hq * dm.d]))
     }
 
     fn bwd(
         &self,
-        q: &Tensor,
-        k: &Tensor,
-        v: &Tensor,
+        qkv: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
         _out: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let lse = self.lse.lock().expect("lse lock poisoned").clone();
         let Some(lse) = lse else { candle_core::bail!("{}: backward before forward", self.name()) };
         let grad = grad.contiguous()?;
-        let dm = Dims::of(self.name(), self.d, q.dims(), k.dims(), v.dims())?;
-        let guards = [q, k, v, &grad].map(|t| t.storage_and_layout());
-        let [q, k, v, dout] = [0, 1, 2, 3].map(|i| cpu_f32(self.name(), &guards[i].0, guards[i].1));
-        let (dq, dk, dv) = backward(dm, self.scale, q?, k?, v?, dout?, &lse);
-        let dev = grad.device();
-        Ok((
-            Some(Tensor::from_vec(dq, guards[0].1.shape(), dev)?),
-            Some(Tensor::from_vec(dk, guards[1].1.shape(), dev)?),
-            Some(Tensor::from_vec(dv, guards[2].1.shape(), dev)?),
-        ))
+        let dm = Dims::of(self.name(), self.heads, qkv.dims(), cos.dims(), sin.dims())?;
+        let guards = [qkv, cos, sin, &grad].map(|t| t.storage_and_layout());
+        let [qkv, cos, sin, dout] = [0, 1, 2, 3].map(|i| cpu_f32(self.name(), &guards[i].0, guards[i].1));
+        let rope = Rope { cos: cos?, sin: sin?, d: dm.d };
+        let dqkv = backward(dm, self.scale, qkv?, rope, dout?, &lse);
+        // The tables are constants of the position, never trained.
+        Ok((Some(Tensor::from_vec(dqkv, guards[0].1.shape(), grad.device())?), None, None))
     }
 }
 
-/// (dq, dk, dv) from the inputs, the output's gradient and the forward's log-sum-exp.
-fn backward(
-    dm: Dims,
-    scale: f32,
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    dout: &[f32],
-    lse: &[f32],
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let t = dm.t;
-    let (mut dq, mut dk, mut dv) = (zeros(q.len()), zeros(k.len()), zeros(v.len()));
-    let (dq_out, dk_out, dv_out) = (Out::new(&mut dq), Out::new(&mut dk), Out::new(&mut dv));
+/// d(qkv) from the input, the output's gradient and the forward's log-sum-exp.
+fn backward(dm: Dims, scale: f32, qkv: &[f32], rope: Rope, dout: &[f32], lse: &[f32]) -> Vec<f32> {
+    let (t, own) = (dm.t, dm.own());
+    let mut dqkv = zeros(qkv.len());
+    let dst = Out::new(&mut dqkv);
     (0..dm.b * dm.hk).into_par_iter().for_each(|task| {
         let (b, g) = (task / dm.hk, task % dm.hk);
-        let kv = dm.kv_head(b, g);
+        let k = rope.rotated(qkv, dm.k(b, g));
+        let (mut dq, mut dk) = (vec![0f32; t * dm.d], vec![0f32; t * dm.d]);
         let (mut p, mut ds) = (vec![0f32; t * t], vec![0f32; t * t]);
         for (n, h) in (g * dm.group()..(g + 1) * dm.group()).enumerate() {
-            let qv = dm.q_head(b, h);
+            let q = rope.rotated(qkv, dm.q(b, h));
             let lse = &lse[(b * dm.hq + h) * t..][..t];
-            lower_a_bt(&mut p, q, qv, k, kv);
+            lower_a_bt(&mut p, &q, own, &k, own);
             probability_rows(&mut p, lse, scale);
-            // SAFETY (all products): task (b, g) alone writes key/value head g of batch b and the query heads
-            // of its group; `p` and `ds` are its own.
-            unsafe { lower_mt_x(dv_out, kv, &p, dout, qv, n > 0) };
-            lower_a_bt(&mut ds, dout, qv, v, kv);
+            // SAFETY (all writes to `dst`): task (b, g) alone writes key/value head g of batch b and the
+            // query heads of its group; `dq`, `dk`, `p` and `ds` are its own.
+            unsafe { lower_mt_x(dst, dm.v(b, g), &p, dout, dm.out(b, h), n > 0) };
+            lower_a_bt(&mut ds, dout, dm.out(b, h), qkv, dm.v(b, g));
             score_gradient_rows(&mut ds, &p, t, scale);
-            // SAFETY: as above.
             unsafe {
-                lower_m_x(dq_out, qv, &ds, k, kv, false);
-                lower_mt_x(dk_out, kv, &ds, q, qv, n > 0);
+                lower_m_x(Out::new(&mut dq), own, &ds, &k, own, false);
+                lower_mt_x(Out::new(&mut dk), own, &ds, &q, own, n > 0);
+                rope.store_back(dst, dm.q(b, h), &dq);
             }
         }
+        // SAFETY: as above.
+        unsafe { rope.store_back(dst, dm.k(b, g), &dk) };
     });
-    (dq, dk, dv)
+    dqkv
 }
 
 multiversion! {

@@ -51,6 +51,16 @@ impl Out {
     pub fn new(buf: &mut [f32]) -> Out {
         Out { ptr: buf.as_mut_ptr(), len: buf.len() }
     }
+
+    /// Elements `at..at + len` as a slice (bounds are checked; a miss is a bug and panics).
+    ///
+    /// # Safety
+    /// No other thread touches these elements while the slice lives, and the buffer outlives it.
+    pub unsafe fn slice_mut<'a>(self, at: usize, len: usize) -> &'a mut [f32] {
+        assert!(at + len <= self.len, "Out::slice_mut: {at}..{} outside {}", at + len, self.len);
+        // SAFETY: in bounds (checked); exclusive by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(at), len) }
+    }
 }
 
 /// `dst ← a · b` (or `dst ← dst + a · b` with `accumulate`), single-threaded.

@@ -1,6 +1,6 @@
 //! Fused CPU kernels (f32, contiguous) with hand-written backward passes, as candle `CustomOp`s: linear
-//! layers (alone or closing a residual connection), SwiGLU's gated layer, RMSNorm, RoPE, causal
-//! grouped-query attention, and cross-entropy (alone or with the LM head).
+//! layers (alone or closing a residual connection), SwiGLU's gated layer, RMSNorm, causal grouped-query
+//! self-attention with RoPE (from one packed q/k/v product), and cross-entropy (alone or with the LM head).
 //!
 //! Each op is one node of candle's graph where the plain composition is several: candle's backward gives
 //! every node a zero-filled gradient buffer and adds into it, so fewer, larger nodes save most of that
@@ -19,17 +19,15 @@ mod attention;
 mod gemm;
 mod linear;
 mod norm;
-mod rope;
 mod simd;
 mod swiglu;
 #[cfg(test)]
 mod tests;
 mod xent;
 
-pub use attention::causal_attention;
+pub use attention::self_attention;
 pub use linear::{linear, linear_add};
 pub use norm::rms_norm;
-pub use rope::apply_rope;
 pub use swiglu::swiglu;
 pub use xent::{cross_entropy_sum, linear_cross_entropy_sum};
 

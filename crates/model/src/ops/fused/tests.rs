@@ -97,43 +97,48 @@ fn rms_norm_matches_plain() {
 }
 
 #[test]
-fn causal_attention_matches_plain_with_grouped_heads() {
+fn self_attention_matches_plain_with_grouped_heads_rope_and_biases() {
     let mut rng = Rng(2);
     for round in 0..6 {
-        // Short sequences (one causal block) and long ones (several, the last one partial).
+        // Short sequences (one causal block) and long ones (several, the last one partial); every other
+        // round with q/k/v biases (the Qwen2 shape).
         let t = if round % 2 == 0 { 1 + rng.below(40) } else { 65 + rng.below(140) };
-        let (b, hk, d) = (1 + rng.below(2), 1 + rng.below(3), 1 + rng.below(24));
+        let (b, c, hk, d) = (1 + rng.below(2), 1 + rng.below(24), 1 + rng.below(3), 2 * (1 + rng.below(12)));
         let hq = hk * (1 + rng.below(3));
-        let q = rng.tensor(&[b, t, hq * d], 2.0);
-        let (k, v) = (rng.tensor(&[b, t, hk * d], 2.0), rng.tensor(&[b, t, hk * d], 2.0));
-        check(
-            "attention",
-            &[q, k, v],
-            3,
-            &mut rng,
-            2e-5,
-            |x| super::causal_attention(&x[0], &x[1], &x[2], d),
-            |x| plain::causal_attention(&x[0], &x[1], &x[2], d),
-        );
-    }
-}
-
-#[test]
-fn rope_matches_plain() {
-    let mut rng = Rng(3);
-    for _ in 0..6 {
-        let (b, t, h, d) = (1 + rng.below(3), 1 + rng.below(20), 1 + rng.below(4), 2 * (1 + rng.below(8)));
-        let x = rng.tensor(&[b, t, h * d], 2.0);
         let freqs: Vec<f64> = (0..d / 2).map(|i| 1.0 / 10_000f64.powf(2.0 * i as f64 / d as f64)).collect();
         let (cos, sin) = crate::ops::rope_tables(&freqs, t, candle_core::DType::F32, &Device::Cpu).unwrap();
+        let biased = round % 2 == 1;
+        // Trained inputs first (x, the weights, the biases), then the tables.
+        let mut inputs = vec![
+            rng.tensor(&[b, t, c], 2.0),
+            rng.tensor(&[hq * d, c], 1.0),
+            rng.tensor(&[hk * d, c], 1.0),
+            rng.tensor(&[hk * d, c], 1.0),
+        ];
+        if biased {
+            inputs.extend([
+                rng.tensor(&[hq * d], 1.0),
+                rng.tensor(&[hk * d], 1.0),
+                rng.tensor(&[hk * d], 1.0),
+            ]);
+        }
+        let trained = inputs.len();
+        inputs.extend([cos, sin]);
+        let (cos, sin) = (trained, trained + 1);
         check(
-            "rope",
-            &[x, cos, sin],
-            1,
+            "self_attention",
+            &inputs,
+            trained,
             &mut rng,
-            1e-5,
-            |a| super::apply_rope(&a[0], &a[1], &a[2]),
-            |a| plain::apply_rope(&a[0], &a[1], &a[2]),
+            2e-5,
+            |x| {
+                let bias = biased.then(|| [&x[4], &x[5], &x[6]]);
+                super::self_attention(&x[0], [&x[1], &x[2], &x[3]], bias, &x[cos], &x[sin], d)
+            },
+            |x| {
+                let bias = if biased { [Some(&x[4]), Some(&x[5]), Some(&x[6])] } else { [None; 3] };
+                plain::self_attention(&x[0], [&x[1], &x[2], &x[3]], bias, &x[cos], &x[sin], d)
+            },
         );
     }
 }
@@ -237,12 +242,18 @@ fn kernels_reject_bad_shapes() {
     let dev = Device::Cpu;
     let x = Tensor::zeros((2, 3, 4), candle_core::DType::F32, &dev).unwrap();
     assert!(super::rms_norm(&x, &Tensor::ones(3, candle_core::DType::F32, &dev).unwrap(), 1e-5).is_err());
-    let kv = Tensor::zeros((2, 3, 12), candle_core::DType::F32, &dev).unwrap();
-    let q = Tensor::zeros((2, 3, 16), candle_core::DType::F32, &dev).unwrap();
-    assert!(super::causal_attention(&q, &kv, &kv, 4).is_err(), "3 key heads do not divide 4 query heads");
-    assert!(super::causal_attention(&q, &q, &q, 5).is_err(), "16 is not a multiple of 5");
+    let wq = Tensor::zeros((16, 4), candle_core::DType::F32, &dev).unwrap();
+    let wkv = Tensor::zeros((12, 4), candle_core::DType::F32, &dev).unwrap();
     let table = Tensor::zeros((3, 4), candle_core::DType::F32, &dev).unwrap();
-    assert!(super::apply_rope(&q, &table, &table.narrow(0, 0, 2).unwrap()).is_err());
+    let attend = |w: [&Tensor; 3], cos: &Tensor, d| super::self_attention(&x, w, None, cos, &table, d);
+    assert!(attend([&wq, &wkv, &wkv], &table, 4).is_err(), "3 key heads do not divide 4 query heads");
+    assert!(attend([&wq, &wq, &wq], &table, 5).is_err(), "16 is not a multiple of 5");
+    assert!(attend([&wq, &wq, &wkv], &table, 4).is_err(), "k and v weights differ");
+    assert!(
+        attend([&wq, &wq, &wq], &table.narrow(0, 0, 2).unwrap(), 4).is_err(),
+        "tables for 2 of 3 positions"
+    );
+    assert!(attend([&wq, &wq, &wq], &table, 4).is_ok());
     assert!(super::swiglu(&x, &table, &table.t().unwrap()).is_err(), "weights of different shapes");
     assert!(super::linear(&x, &table.t().unwrap()).is_err(), "x ends in 4, the weight (4, 3) takes 3");
     assert!(super::linear_add(&x, &table, &x).is_err(), "the residual (2, 3, 4) is not the output (2, 3, 3)");
