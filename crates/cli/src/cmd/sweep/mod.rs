@@ -34,6 +34,9 @@ pub struct Args {
     /// The sweep recipe (TOML; see `recipes/` for presets).
     #[arg(value_name = "RECIPE")]
     pub recipe: PathBuf,
+    /// Output folder instead of the recipe's `out` (the same grid into another folder, e.g. a fresh one).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// Skip the final report.
     #[arg(long)]
     pub no_report: bool,
@@ -230,7 +233,10 @@ fn rate_tag(rate: f64) -> String {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let recipe = Recipe::load(&args.recipe)?;
+    let mut recipe = Recipe::load(&args.recipe)?;
+    if let Some(out) = &args.out {
+        recipe.out = std::path::absolute(out).with_context(|| format!("--out {}", out.display()))?;
+    }
     for split in ["pretrain", "posttrain", "heldout", "calib"] {
         let path = recipe.data.join(format!("{split}.bin"));
         if !path.is_file() {
