@@ -59,7 +59,7 @@ impl NmPattern {
 
     /// Checks that `m` divides the input dimension `cols` of weight `name`.
     pub fn check_cols(&self, name: &str, cols: usize) -> Result<()> {
-        if cols % self.m != 0 {
+        if !cols.is_multiple_of(self.m) {
             return Err(PruneError::PatternDoesNotDivide {
                 name: name.into(),
                 pattern: self.to_string(),

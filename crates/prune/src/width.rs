@@ -143,7 +143,7 @@ pub struct KeptHeads {
 /// Scores KV groups by the sum of their query heads' importance and keeps the best `keep_groups`.
 pub fn keep_kv_groups(head_importance: &[f64], kv_heads: usize, keep_groups: usize) -> Result<KeptHeads> {
     let heads = head_importance.len();
-    if kv_heads == 0 || heads % kv_heads != 0 {
+    if kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
         return Err(PruneError::InvalidArgument {
             what: "attention heads",
             reason: format!("{heads} query heads cannot be split into {kv_heads} KV groups"),

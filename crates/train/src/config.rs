@@ -254,7 +254,7 @@ impl FileConfig {
             }
         }
         let per_micro = t.micro_batch * t.seq_len;
-        if t.batch_tokens == 0 || t.batch_tokens % per_micro != 0 {
+        if t.batch_tokens == 0 || !t.batch_tokens.is_multiple_of(per_micro) {
             return Err(bad(
                 "train.batch_tokens",
                 format!(
@@ -433,7 +433,7 @@ impl RunConfig {
         step == self.total_steps
             || match &self.eval_log_steps {
                 Some(steps) => steps.binary_search(&step).is_ok(),
-                None => step % self.eval_every_steps == 0,
+                None => step.is_multiple_of(self.eval_every_steps),
             }
     }
 

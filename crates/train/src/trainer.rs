@@ -323,7 +323,7 @@ fn run_loop<M: LanguageModel>(
             (state.train_loss_sum, state.train_loss_count, row_tokens, row_secs) = (0.0, 0, 0, 0.0);
             last_val = Some(val_loss);
         }
-        if state.step % cfg.checkpoint_every_steps == 0 || last {
+        if state.step.is_multiple_of(cfg.checkpoint_every_steps) || last {
             let root = cfg.out_dir.join("checkpoints");
             checkpoint::save(&root, state, &t.params, &t.optim, cfg.checkpoint_keep)?;
             store.set_progress(&cfg.name, RunStatus::Running, state.tokens, state.step)?;

@@ -128,7 +128,7 @@ pub(crate) fn plan(cfg: &Config, axes: WidthAxes, rate: f64) -> Result<WidthPlan
         let g = if axes.heads && !axes.hidden {
             let want = f * cfg.num_kv_heads as f64;
             (1..=cfg.num_kv_heads)
-                .filter(|g| cfg.hidden_size % (g * cfg.kv_groups()) == 0)
+                .filter(|g| cfg.hidden_size.is_multiple_of(g * cfg.kv_groups()))
                 .min_by(|a, b| (*a as f64 - want).abs().total_cmp(&(*b as f64 - want).abs()).then(b.cmp(a)))
                 .unwrap_or(cfg.num_kv_heads)
         } else {

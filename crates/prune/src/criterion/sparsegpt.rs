@@ -89,7 +89,7 @@ impl Criterion for SparseGpt {
             });
         }
         if let Sparsity::Nm(p) = sparsity {
-            if cfg.block_size % p.m != 0 {
+            if !cfg.block_size.is_multiple_of(p.m) {
                 return Err(PruneError::InvalidArgument {
                     what: "SparseGPT settings",
                     reason: format!(

@@ -1,11 +1,14 @@
 //! Claims on units of sweep work, so several `p2law sweep` processes can share one sweep directory.
 //!
-//! A claim is a file `<dir>/<name>.lock` holding the owner's process id, made by hard-linking a file
-//! already written (atomic on every local file system, and never seen empty); it is removed when the
-//! [`Claim`] drops. A lock whose process no
-//! longer exists (the sweep was killed) is stale: the next sweep removes it and takes the work over,
-//! resuming from the run's last checkpoint.
+//! A claim is an exclusive advisory lock (`flock`) on the file `<dir>/<name>.lock`, which also holds the
+//! owner's process id for people reading the folder. The kernel drops the lock when its process exits,
+//! killed or not, so a lock left by a killed sweep is free for the next one, which takes the work over and
+//! resumes the run from its last checkpoint. There is no "is the owner alive?" guess: two sweeps that
+//! both find a dead sweep's lock cannot both take it (the id-in-a-file scheme this replaces could hand the
+//! same work to both). The owner removes the file when the [`Claim`] drops, while still holding the lock.
 
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -14,54 +17,61 @@ use anyhow::Context;
 #[derive(Debug)]
 pub struct Claim {
     path: PathBuf,
+    /// Holds the lock until it closes, after the file is removed.
+    _file: File,
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
+        // Removed while locked: whoever opens the name afterwards makes a new file.
         let _ = std::fs::remove_file(&self.path);
     }
 }
 
-/// Whether process `pid` is alive (Linux: `/proc/<pid>`; elsewhere every lock is assumed live).
-fn alive(pid: u32) -> bool {
-    let proc = Path::new("/proc");
-    !proc.is_dir() || proc.join(pid.to_string()).exists()
-}
-
-/// Claims `name` in `dir`, or returns `None` when a live process holds it.
+/// Claims `name` in `dir`, or returns `None` when another process (or another claim) holds it.
 pub fn try_claim(dir: &Path, name: &str) -> anyhow::Result<Option<Claim>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(format!("{name}.lock"));
-    // The lock appears with its owner already written: the process id goes into a file of our own, which
-    // is then hard-linked to the lock's name (atomic, and it fails when the lock exists). Creating the lock
-    // and then writing it left a moment in which a second sweep read an empty lock, took it for one left
-    // by a killed process, and claimed the same work.
-    let pid = std::process::id();
-    let mine = dir.join(format!("{name}.lock.{pid}"));
-    std::fs::write(&mine, format!("{pid}\n")).with_context(|| format!("writing {}", mine.display()))?;
-    let result = link_claim(&mine, &path);
-    let _ = std::fs::remove_file(&mine);
-    result
-}
-
-fn link_claim(mine: &Path, path: &Path) -> anyhow::Result<Option<Claim>> {
-    for _ in 0..2 {
-        match std::fs::hard_link(mine, path) {
-            Ok(()) => return Ok(Some(Claim { path: path.to_path_buf() })),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let owner = std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse::<u32>().ok());
-                match owner {
-                    Some(pid) if alive(pid) => return Ok(None),
-                    // Stale: its owner is gone (or the file is damaged).
-                    _ => {
-                        let _ = std::fs::remove_file(path);
-                    }
-                }
+    loop {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Ok(None),
+            Err(TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()))
             }
-            Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+        }
+        // The previous owner may have removed the file between our open and our lock: then the lock is on
+        // a file no longer in the folder, and the name is free for anyone. Only a lock on the file the
+        // name still refers to counts; otherwise try again with a fresh open.
+        if names_this_file(&path, &file) {
+            file.set_len(0).and_then(|_| writeln!(file, "{}", std::process::id())).ok();
+            return Ok(Some(Claim { path, _file: file }));
         }
     }
-    Ok(None)
+}
+
+/// Whether `path` still refers to the open `file`.
+fn names_this_file(path: &Path, file: &File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(path), file.metadata()) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, file);
+        true
+    }
 }
 
 #[cfg(test)]
@@ -69,20 +79,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn second_claim_waits_and_stale_locks_are_taken_over() {
+    fn second_claim_waits_and_locks_of_exited_owners_are_taken_over() {
         let dir = tempfile::tempdir().unwrap();
         let first = try_claim(dir.path(), "run").unwrap().unwrap();
-        assert!(try_claim(dir.path(), "run").unwrap().is_none(), "held by this live process");
+        assert!(try_claim(dir.path(), "run").unwrap().is_none(), "held by the first claim");
+        let text = std::fs::read_to_string(dir.path().join("run.lock")).unwrap();
+        assert_eq!(text.trim(), std::process::id().to_string(), "the lock names its owner");
         drop(first);
+        assert!(!dir.path().join("run.lock").exists(), "removed on release");
         assert!(try_claim(dir.path(), "run").unwrap().is_some());
-        // A lock left by a process that no longer exists.
+        // A lock file left by a killed process: nobody holds its lock.
         std::fs::write(dir.path().join("old.lock"), "4000000000\n").unwrap();
-        assert!(try_claim(dir.path(), "old").unwrap().is_some());
-        // The lock holds our id from the moment it exists, and no temporary file is left behind.
-        let _held = try_claim(dir.path(), "new").unwrap().unwrap();
-        let text = std::fs::read_to_string(dir.path().join("new.lock")).unwrap();
-        assert_eq!(text.trim(), std::process::id().to_string());
+        let taken = try_claim(dir.path(), "old").unwrap().unwrap();
+        assert!(try_claim(dir.path(), "old").unwrap().is_none());
+        drop(taken);
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names.len(), 1, "{names:?}");
+        assert!(names.is_empty(), "{names:?}");
+    }
+
+    #[test]
+    fn a_lock_on_a_removed_file_does_not_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.lock");
+        // Someone opened the name, then the owner removed the file: that handle's lock is worthless.
+        let orphan = OpenOptions::new().write(true).create(true).truncate(false).open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        orphan.try_lock().unwrap();
+        assert!(!names_this_file(&path, &orphan));
+        let claim = try_claim(dir.path(), "run").unwrap();
+        assert!(claim.is_some(), "the name is free even though the orphan is locked");
     }
 }

@@ -35,7 +35,7 @@ pub fn rope_attention(
     kv_heads: usize,
     head_dim: usize,
 ) -> Result<Tensor> {
-    if head_dim == 0 || head_dim % 2 == 1 || kv_heads == 0 || heads % kv_heads != 0 {
+    if head_dim == 0 || head_dim % 2 == 1 || kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
         candle_core::bail!(
             "attention: {heads} query heads, {kv_heads} key/value heads of {head_dim}: the key/value heads \
              must divide the query heads, and the head size must be even and positive"
