@@ -162,9 +162,7 @@ impl Rope<'_> {
     /// Head `view` (T, D) of `src`, rotated, as a buffer of its own.
     fn rotated(&self, src: &[f32], view: View) -> Vec<f32> {
         let mut y = vec![0f32; view.rows * self.d];
-        for (i, y) in y.chunks_exact_mut(self.d).enumerate() {
-            rotate(y, &src[view.at + i * view.rs..][..self.d], self.table(i), false);
-        }
+        rotate_rows(&mut y, &src[view.at..], view.rs, self.cos, self.sin, self.d, false);
         y
     }
 
@@ -174,37 +172,43 @@ impl Rope<'_> {
     /// # Safety
     /// No other thread touches the head's elements of `dst`.
     unsafe fn store_back(&self, dst: Out, view: View, x: &[f32]) {
-        for (i, x) in x.chunks_exact(self.d).enumerate() {
-            // SAFETY: the caller's contract.
-            let y = unsafe { dst.slice_mut(view.at + i * view.rs, self.d) };
-            rotate(y, x, self.table(i), true);
+        let d = self.d;
+        for (i, x) in x.chunks_exact(d).enumerate() {
+            // SAFETY: the caller's contract (one row of the head at a time: the rows between belong to
+            // other heads, other threads' to write).
+            let y = unsafe { dst.slice_mut(view.at + i * view.rs, d) };
+            rotate_rows(y, x, d, &self.cos[i * d..][..d], &self.sin[i * d..][..d], d, true);
         }
-    }
-
-    fn table(&self, pos: usize) -> (&[f32], &[f32]) {
-        (&self.cos[pos * self.d..][..self.d], &self.sin[pos * self.d..][..self.d])
     }
 }
 
-/// RoPE in the "rotate half" layout on one head's vector `x` (D) with table rows `(c, s)` → `y`; with
-/// `transpose`, the transposed rotation (the backward):
-///
-/// ```text
-/// y[i]       = a[i] · c[i]       − b[i] · s[i]          (a = x[..D/2], b = x[D/2..])
-/// y[i + D/2] = b[i] · c[i + D/2] + a[i] · s[i + D/2]
-/// ```
-#[inline]
-fn rotate(y: &mut [f32], x: &[f32], (c, s): (&[f32], &[f32]), transpose: bool) {
-    let h = x.len() / 2;
-    let (ya, yb) = y.split_at_mut(h);
-    for i in 0..h {
-        let (a, b) = (x[i], x[i + h]);
-        if transpose {
-            ya[i] = a * c[i] + b * s[i + h];
-            yb[i] = b * c[i + h] - a * s[i];
-        } else {
-            ya[i] = a * c[i] - b * s[i];
-            yb[i] = b * c[i + h] + a * s[i + h];
+multiversion! {
+    /// RoPE in the "rotate half" layout on head vectors of D: row `i` of `x` (at `i · x_rs`) with table row
+    /// `i` → row `i` of `y` (rows of D, back to back); with `transpose`, the transposed rotation (the
+    /// backward). With `a = x[..D/2]`, `b = x[D/2..]`:
+    ///
+    /// ```text
+    /// y[i]       = a[i] · c[i]       − b[i] · s[i]
+    /// y[i + D/2] = b[i] · c[i + D/2] + a[i] · s[i + D/2]
+    /// ```
+    fn rotate_rows(y: &mut [f32], x: &[f32], x_rs: usize, cos: &[f32], sin: &[f32], d: usize, transpose: bool) {
+        let h = d / 2;
+        for (i, y) in y.chunks_exact_mut(d).enumerate() {
+            let (xa, xb) = x[i * x_rs..][..d].split_at(h);
+            let (ca, cb) = cos[i * d..][..d].split_at(h);
+            let (sa, sb) = sin[i * d..][..d].split_at(h);
+            let (ya, yb) = y.split_at_mut(h);
+            let rows = ya.iter_mut().zip(yb.iter_mut()).zip(xa.iter().zip(xb));
+            let tables = ca.iter().zip(cb).zip(sa.iter().zip(sb));
+            for (((ya, yb), (&a, &b)), ((&ca, &cb), (&sa, &sb))) in rows.zip(tables) {
+                if transpose {
+                    *ya = a * ca + b * sb;
+                    *yb = b * cb - a * sa;
+                } else {
+                    *ya = a * ca - b * sa;
+                    *yb = b * cb + a * sb;
+                }
+            }
         }
     }
 }
