@@ -150,7 +150,7 @@ impl Dims {
     }
 }
 
-/// The rotary tables (T, D) and, per position, one head's rotation.
+/// The rotary tables (T, D), one row per position, and the head size D.
 #[derive(Clone, Copy)]
 struct Rope<'a> {
     cos: &'a [f32],
