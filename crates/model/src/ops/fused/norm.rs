@@ -7,7 +7,7 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tenso
 use rayon::prelude::*;
 
 use super::simd::{self, multiversion};
-use super::{f32s, output, rows_per_task, zeros};
+use super::{f32s, filled, output, rows_per_task};
 
 /// RMSNorm of f32 `x` (…, C) with weight (C) on the CPU.
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
@@ -100,8 +100,7 @@ impl CustomOp2 for RmsNorm {
         let (x, w) = (f32s(self.name(), s1, l1)?, f32s(self.name(), s2, l2)?);
         let eps = self.eps;
         let rows = rows_per_task(c);
-        let mut y = zeros(x.len());
-        y.par_chunks_mut(rows * c).zip(x.par_chunks(rows * c)).for_each(|(y, x)| norm_rows(y, x, w, eps));
+        let [y] = filled(x.len(), rows * c, |i, [y]| norm_rows(y, &x[i * rows * c..][..y.len()], w, eps));
         output(y, l1.shape())
     }
 
@@ -145,10 +144,10 @@ impl CustomOp3 for RmsNormGradX {
         }
         let eps = self.eps;
         let rows = rows_per_task(c);
-        let mut dx = zeros(x.len());
-        dx.par_chunks_mut(rows * c)
-            .zip(x.par_chunks(rows * c).zip(dy.par_chunks(rows * c)))
-            .for_each(|(dx, (x, dy))| input_gradient_rows(dx, x, dy, w, eps));
+        let [dx] = filled(x.len(), rows * c, |i, [dx]| {
+            let at = i * rows * c;
+            input_gradient_rows(dx, &x[at..at + dx.len()], &dy[at..at + dx.len()], w, eps)
+        });
         output(dx, l1.shape())
     }
 }

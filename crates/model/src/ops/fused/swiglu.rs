@@ -14,11 +14,10 @@
 use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
 
 use super::gemm::{product_new, product_parallel, View};
 use super::simd::{multiversion, sigmoid};
-use super::{cpu_f32, f32s, output, zeros};
+use super::{cpu_f32, f32s, filled, output};
 
 /// Elements per parallel task.
 const CHUNK: usize = 16_384;
@@ -65,10 +64,10 @@ impl CustomOp3 for Swiglu {
         let (x, wg, wu) = (f32s(n, s1, l1)?, f32s(n, s2, l2)?, f32s(n, s3, l3)?);
         let (xv, wv) = (View::rows(0, m, k, k), View::rows(0, f, k, k).t());
         let (g, u) = (product_new(x, xv, wg, wv), product_new(x, xv, wu, wv));
-        let mut h = zeros(m * f);
-        h.par_chunks_mut(CHUNK)
-            .zip(g.par_chunks(CHUNK).zip(u.par_chunks(CHUNK)))
-            .for_each(|(h, (g, u))| gate(h, g, u));
+        let [h] = filled(m * f, CHUNK, |i, [h]| {
+            let at = i * CHUNK;
+            gate(h, &g[at..at + h.len()], &u[at..at + h.len()])
+        });
         *self.saved.lock().expect("saved lock poisoned") = Some(Arc::new((g, u)));
         let mut dims = l1.dims().to_vec();
         *dims.last_mut().expect("x has a last dimension") = f;
@@ -95,9 +94,8 @@ impl CustomOp3 for Swiglu {
         if dh.len() != m * f {
             candle_core::bail!("{n}: gradient {:?} for an output of {m} × {f}", grad.dims());
         }
-        let (mut dg, mut du) = (zeros(m * f), zeros(m * f));
-        dg.par_chunks_mut(CHUNK).zip(du.par_chunks_mut(CHUNK)).enumerate().for_each(|(c, (dg, du))| {
-            let at = c * CHUNK;
+        let [dg, du] = filled(m * f, CHUNK, |i, [dg, du]| {
+            let at = i * CHUNK;
             let (g, u, dh) = (&g[at..at + dg.len()], &u[at..at + dg.len()], &dh[at..at + dg.len()]);
             gate_gradients(dg, du, g, u, dh);
         });
