@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Training-step speed and loss parity: p2law-train vs PyTorch eager (CPU, f32), same machine, same model.
 #   bench/train_vs_torch/run.sh [STEPS_A=30] [STEPS_B=20] [ROUNDS=3]
+#   P2LAW_TORCH_COMPILE=1 bench/train_vs_torch/run.sh …   (PyTorch side under torch.compile)
 # Two Llama configs, vocabulary 4096, sequences of 256, 16 sequences (4096 tokens) per step:
 #   A = d_model 128, 4 layers, 4 heads, FFN 352;   B = d_model 256, 6 layers, 8 heads, FFN 704.
 # For each, crates/train/examples/train_bench.rs opens the run like `p2law train`, writes the starting
@@ -25,6 +26,8 @@ data="$(cd "$data" && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 (cd "$root" && cargo build --release --quiet -p p2law-train --example train_bench)
 python="$("$root/scripts/venv.sh" model | tail -n 1)"
+compile=""
+[ "${P2LAW_TORCH_COMPILE:-0}" = 0 ] || compile="--compile"
 
 # config NAME HIDDEN LAYERS HEADS FFN STEPS
 config() {
@@ -85,7 +88,7 @@ for spec in "A 128 4 4 352 $steps_a" "B 256 6 8 704 $steps_b"; do
     "$CARGO_TARGET_DIR/release/examples/train_bench" "$dir/RUN.toml" "$dir/bench"
     cp "$dir/bench/steps.json" "$dir/ours.$round.json"
     echo "== $1 round $round: PyTorch (bench/train_vs_torch/torch_side.py)" >&2
-    "$python" "$here/torch_side.py" "$dir/bench" > "$dir/torch.$round.json"
+    "$python" "$here/torch_side.py" "$dir/bench" $compile > "$dir/torch.$round.json"
   done
 done
 

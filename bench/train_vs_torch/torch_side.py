@@ -1,6 +1,6 @@
 """PyTorch eager (CPU, f32) side of bench/train_vs_torch: replays a p2law-train run step for step.
 
-    python torch_side.py OUT_DIR   # OUT_DIR written by crates/train/examples/train_bench.rs
+    python torch_side.py OUT_DIR [--compile]   # OUT_DIR written by crates/train/examples/train_bench.rs
 
 Reads OUT_DIR/init (the starting weights, HF layout), OUT_DIR/batches.u32 (the run's micro-batches in
 order) and OUT_DIR/steps.json (per-step learning rate, loss, seconds; AdamW and clipping settings).
@@ -8,6 +8,8 @@ Trains transformers' LlamaForCausalLM on the same batches with the same optimize
 torch.optim.AdamW (foreach=False, the single-tensor path the Rust doc cites) with weight decay on
 tensors of rank >= 2 only, torch.nn.utils.clip_grad_norm_, the mean cross-entropy over B*T next tokens,
 gradients averaged over the micro-batches of a step. Prints JSON: per-step loss and seconds.
+With --compile the model runs under torch.compile (inductor; the first step pays for compiling, and the
+warm-up steps the comparison leaves out cover it).
 """
 
 import json
@@ -29,6 +31,8 @@ def main():
     torch.manual_seed(0)
     model = LlamaForCausalLM.from_pretrained(f"{out}/init", dtype=torch.float32, attn_implementation="sdpa")
     model.train()
+    compiled = "--compile" in sys.argv[2:]
+    forward = torch.compile(model) if compiled else model
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     optim = torch.optim.AdamW(
@@ -50,7 +54,7 @@ def main():
         for k in range(accum):
             pair = torch.from_numpy(batches[i * accum + k])
             ids, targets = pair[0], pair[1]
-            logits = model(input_ids=ids).logits  # (B, T, V)
+            logits = forward(input_ids=ids).logits  # (B, T, V)
             loss = F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1))
             (loss / accum).backward()
             loss_sum += loss.item()
@@ -61,7 +65,8 @@ def main():
                      "grad_norm": float(norm) if norm is not None else None})
         print(f"step {s['step']:>3}  loss {loss_sum / accum:.4f}  {run['batch_tokens'] / secs:.0f} tok/s",
               file=sys.stderr)
-    json.dump({"threads": torch.get_num_threads(), "torch": torch.__version__, "steps": rows}, sys.stdout)
+    version = torch.__version__ + (" compiled" if compiled else " eager")
+    json.dump({"threads": torch.get_num_threads(), "torch": version, "steps": rows}, sys.stdout)
 
 
 if __name__ == "__main__":

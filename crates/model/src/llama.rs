@@ -33,7 +33,11 @@ use candle_nn::{Embedding, VarMap};
 use crate::config::Config;
 use crate::error::{ModelError, Result as ModelResult};
 use crate::ops;
+use crate::ops::fused::Tape;
 use crate::weights::{Init, Store, Weights};
+
+/// Gradients by the id of the tensor they belong to.
+pub type Grads = HashMap<candle_core::TensorId, Tensor>;
 
 /// Per-sequence-length tensors shared by all blocks: the rotary tables (T, D).
 pub struct Context {
@@ -161,6 +165,28 @@ impl Block {
         let h = self.self_attn.o_proj.forward_add(&heads, x)?;
         let hidden = self.mlp.hidden(&self.post_attention_layernorm.forward(&h)?)?;
         self.mlp.down_proj.forward_add(&hidden, &h)
+    }
+
+    /// [`Block::forward`] on a tape of fused ops (see [`Model::loss_and_grads`]); `None` for biases the
+    /// fused ops do not take (on `o_proj`, or on some but not all of q/k/v).
+    fn forward_on(&self, tape: &mut Tape, x: &Tensor, ctx: &Context) -> Result<Option<Tensor>> {
+        let (a, m) = (&self.self_attn, &self.mlp);
+        let bias = match [&a.q_proj.bias, &a.k_proj.bias, &a.v_proj.bias] {
+            [Some(q), Some(k), Some(v)] => Some([q, k, v]),
+            [None, None, None] => None,
+            _ => return Ok(None),
+        };
+        if a.o_proj.bias.is_some() {
+            return Ok(None);
+        }
+        let normed = tape.rms_norm(x, &self.input_layernorm.weight, self.input_layernorm.eps)?;
+        let weights = [&a.q_proj.weight, &a.k_proj.weight, &a.v_proj.weight];
+        let heads = tape.self_attention(&normed, weights, bias, &ctx.cos, &ctx.sin, a.head_dim)?;
+        let h = tape.linear_add(&heads, &a.o_proj.weight, x)?;
+        let normed =
+            tape.rms_norm(&h, &self.post_attention_layernorm.weight, self.post_attention_layernorm.eps)?;
+        let hidden = tape.swiglu(&normed, &m.gate_proj.weight, &m.up_proj.weight)?;
+        Ok(Some(tape.linear_add(&hidden, &m.down_proj.weight, &h)?))
     }
 
     /// [`Block::forward`] that also shows `tap` the inputs of every linear layer (see [`Tap`]), for
@@ -368,6 +394,53 @@ impl Model {
     pub fn loss(&self, ids: &Tensor, targets: &Tensor) -> Result<Tensor> {
         crate::loss::linear_cross_entropy(&self.hidden(ids)?, &self.lm_head.weight, targets)
     }
+
+    /// [`Model::loss`] and its gradient with respect to every weight tensor (by tensor id: the ids of the
+    /// `VarMap`'s variables), computed on a [`Tape`] of the fused kernels instead of candle's graph: the
+    /// same ops and arithmetic, without candle's zero-filled gradient buffer for every activation. `None`
+    /// where the fused kernels do not serve the model (not f32 on the CPU, `P2LAW_FUSED=0`, a bias on
+    /// `o_proj`): use [`Model::loss`] and candle's `backward` there.
+    pub fn loss_and_grads(&self, ids: &Tensor, targets: &Tensor) -> Result<Option<(Tensor, Grads)>> {
+        let embeddings = self.embed_tokens.embeddings();
+        if !ops::fused::applies(&[embeddings, &self.lm_head.weight]) || self.lm_head.bias.is_some() {
+            return Ok(None);
+        }
+        let (b, t) = ids.dims2()?;
+        let (c, v) = (self.config.hidden_size, self.config.vocab_size);
+        let ctx = self.context(t)?;
+        let flat_ids = ids.flatten_all()?;
+        // The embedding lookup outside the graph (no gradient is tracked through a detached weight).
+        let x0 = embeddings.detach().index_select(&flat_ids, 0)?.reshape((b, t, c))?;
+        let mut tape = Tape::new();
+        let mut x = x0.clone();
+        for block in &self.layers {
+            match block.forward_on(&mut tape, &x, &ctx)? {
+                Some(y) => x = y,
+                None => return Ok(None),
+            }
+        }
+        let normed = tape.rms_norm(&x, &self.norm.weight, self.norm.eps)?;
+        let normed = tape.reshape(&normed, &[b * t, c])?;
+        let (picks, keep) = crate::loss::parse_targets(targets, b * t, v)?;
+        let count = keep.iter().filter(|k| **k).count();
+        if count == 0 {
+            candle_core::bail!("cross_entropy: every target is IGNORE_INDEX, the mean is undefined");
+        }
+        let sum = tape.linear_cross_entropy_sum(&normed, &self.lm_head.weight, picks, keep)?;
+        let loss = (&sum / count as f64)?;
+        let upstream = Tensor::new(1.0 / count as f32, &self.device)?;
+        let mut grads = tape.backward(&sum, upstream)?;
+        // The lookup's backward: each position's gradient added into its token's row.
+        if let Some(dx0) = grads.remove(&x0.id()) {
+            let rows = embeddings.zeros_like()?.index_add(&flat_ids, &dx0.reshape((b * t, c))?, 0)?;
+            let total = match grads.remove(&embeddings.id()) {
+                Some(head) => (head + rows)?, // tied: the head's gradient is the same tensor's
+                None => rows,
+            };
+            grads.insert(embeddings.id(), total);
+        }
+        Ok(Some((loss, grads)))
+    }
 }
 
 #[cfg(test)]
@@ -403,5 +476,47 @@ mod tests {
         model.set_weight("model.layers.0.mlp.up_proj.weight", &w).unwrap();
         assert!(model.set_weight("model.layers.0.mlp.down_proj.weight", &w).is_err(), "wrong shape");
         assert!(model.set_weight("nope", &w).is_err());
+    }
+
+    /// The tape's loss and gradients against candle's autograd through the same fused ops, for untied and
+    /// tied embeddings, q/k/v biases (Qwen2), grouped-query heads and ignored targets.
+    #[test]
+    fn loss_and_grads_on_the_tape_equal_candles_backward() {
+        for (arch, tied) in
+            [("LlamaForCausalLM", false), ("LlamaForCausalLM", true), ("Qwen2ForCausalLM", true)]
+        {
+            let json = serde_json::json!({"architectures": [arch], "hidden_size": 32,
+                "intermediate_size": 40, "num_hidden_layers": 2, "num_attention_heads": 4,
+                "num_key_value_heads": 2, "vocab_size": 50, "rms_norm_eps": 1e-5,
+                "max_position_embeddings": 64, "tie_word_embeddings": tied});
+            let cfg = Config::from_hf_json(&json).unwrap();
+            let model = Model::new_random(&cfg, 7, DType::F32, &Device::Cpu).unwrap();
+            let ids: Vec<u32> = (0..3 * 9).map(|i| (i * 17 + 3) % 50).collect();
+            let ids = Tensor::from_vec(ids, (3, 9), &Device::Cpu).unwrap();
+            let targets: Vec<i64> =
+                (0..3 * 9).map(|i| if i % 5 == 4 { -100 } else { (i * 7 + 1) % 50 }).collect();
+            let targets = Tensor::from_vec(targets, (3, 9), &Device::Cpu).unwrap();
+
+            let loss = model.loss(&ids, &targets).unwrap();
+            let reference = loss.backward().unwrap();
+            let (tape_loss, grads) =
+                model.loss_and_grads(&ids, &targets).unwrap().expect("served by the tape");
+            let scalar = |t: &Tensor| t.to_scalar::<f32>().unwrap();
+            assert_eq!(scalar(&tape_loss), scalar(&loss), "tied {tied}: loss");
+            let vars = model.varmap().all_vars();
+            assert_eq!(grads.len(), vars.len(), "tied {tied}: one gradient per parameter");
+            for var in vars {
+                let want = reference.get(var.as_tensor()).expect("candle's gradient");
+                let got = grads.get(&var.as_tensor().id()).expect("the tape's gradient");
+                let scale = want.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap().max(1e-6);
+                let diff =
+                    (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+                assert!(
+                    diff <= 1e-6 * scale,
+                    "tied {tied}: {:?} differs by {diff} (scale {scale})",
+                    var.dims()
+                );
+            }
+        }
     }
 }

@@ -67,7 +67,7 @@ pub fn linear_cross_entropy_sum(x: &Tensor, w: &Tensor, targets: &Tensor) -> Res
 
 /// The class of each of `n` rows over a vocabulary of `v`, and whether the row counts ([`IGNORE_INDEX`]
 /// does not; its class is 0).
-fn parse_targets(targets: &Tensor, n: usize, v: usize) -> Result<(Vec<u32>, Vec<bool>)> {
+pub(crate) fn parse_targets(targets: &Tensor, n: usize, v: usize) -> Result<(Vec<u32>, Vec<bool>)> {
     let raw: Vec<i64> = targets.flatten_all()?.to_dtype(DType::I64)?.to_vec1()?;
     if raw.len() != n {
         candle_core::bail!("cross_entropy: {} targets for {n} rows of logits", raw.len());

@@ -38,6 +38,22 @@ impl LanguageModel for HfModel {
         self.model.loss(ids, targets)
     }
 
+    /// On the CPU in f32, by the model's hand-run backward over the fused kernels (see
+    /// `p2law_model::Model::loss_and_grads`); elsewhere by candle's.
+    fn loss_and_grads(
+        &self,
+        ids: &Tensor,
+        targets: &Tensor,
+        params: &[(String, Var)],
+    ) -> candle_core::Result<(Tensor, Vec<Option<Tensor>>)> {
+        match self.model.loss_and_grads(ids, targets)? {
+            Some((loss, mut grads)) => {
+                Ok((loss, params.iter().map(|(_, v)| grads.remove(&v.as_tensor().id())).collect()))
+            }
+            None => crate::trainer::backward(self.model.loss(ids, targets)?, params),
+        }
+    }
+
     fn save(&self, dir: &Path) -> std::result::Result<(), BoxError> {
         p2law_model::save_hf_dir(
             &self.model,

@@ -1,6 +1,8 @@
 //! The training loop. One optimizer step reads top to bottom in [`Trainer::step`]:
 //!
-//! 1. forward + backward on `accum` micro-batches of the seeded order, gradients summed then averaged;
+//! 1. forward + backward on `accum` micro-batches of the seeded order ([`LanguageModel::loss_and_grads`]:
+//!    for Hugging Face models on the CPU, a hand-run backward over the fused kernels), gradients summed
+//!    then averaged;
 //! 2. sparsity masks applied to the gradients;
 //! 3. global-norm clipping;
 //! 4. AdamW at the scheduled learning rate;
@@ -35,8 +37,28 @@ pub trait LanguageModel {
     fn params(&self) -> Vec<(String, Var)>;
     /// Mean next-token cross-entropy (a scalar) of `ids` (B, T) u32 against `targets` (B, T) u32.
     fn loss(&self, ids: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor>;
+    /// [`LanguageModel::loss`] and its gradient for each of `params` (same order; `None` for a parameter
+    /// the loss does not reach). The default runs candle's backward ([`backward`]).
+    fn loss_and_grads(
+        &self,
+        ids: &Tensor,
+        targets: &Tensor,
+        params: &[(String, Var)],
+    ) -> candle_core::Result<(Tensor, Vec<Option<Tensor>>)> {
+        backward(self.loss(ids, targets)?, params)
+    }
     /// Writes the model as a loadable directory (Hugging Face layout for real models).
     fn save(&self, dir: &Path) -> std::result::Result<(), BoxError>;
+}
+
+/// `loss` and its gradient for each of `params` by candle's backward.
+pub fn backward(
+    loss: Tensor,
+    params: &[(String, Var)],
+) -> candle_core::Result<(Tensor, Vec<Option<Tensor>>)> {
+    let grads = loss.backward()?;
+    let per_param = params.iter().map(|(_, v)| grads.get(v.as_tensor()).cloned()).collect();
+    Ok((loss, per_param))
 }
 
 /// The two splits a run reads.
@@ -132,13 +154,12 @@ impl<M: LanguageModel> Trainer<'_, M> {
         for _ in 0..self.cfg.accum {
             let (ids, targets) = self.sampler.micro_batch(self.train, state.micro_batches, &self.device)?;
             state.micro_batches += 1;
-            let loss = self.model.loss(&ids, &targets)?;
+            let (loss, grads) = self.model.loss_and_grads(&ids, &targets, &self.params)?;
             loss_sum += loss.to_dtype(DType::F32)?.to_scalar::<f32>()?;
-            let grads = loss.backward()?;
-            for (acc, (_, var)) in sum.iter_mut().zip(&self.params) {
-                if let Some(g) = grads.get(var.as_tensor()) {
+            for (acc, g) in sum.iter_mut().zip(grads) {
+                if let Some(g) = g {
                     *acc = Some(match acc.take() {
-                        None => g.clone(),
+                        None => g,
                         Some(a) => (a + g)?,
                     });
                 }

@@ -35,17 +35,7 @@ pub fn rope_attention(
     kv_heads: usize,
     head_dim: usize,
 ) -> Result<Tensor> {
-    if head_dim == 0 || head_dim % 2 == 1 || kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
-        candle_core::bail!(
-            "attention: {heads} query heads, {kv_heads} key/value heads of {head_dim}: the key/value heads \
-             must divide the query heads, and the head size must be even and positive"
-        );
-    }
-    let op = Attention {
-        heads: (heads, kv_heads, head_dim),
-        scale: (1.0 / (head_dim as f64).sqrt()) as f32,
-        lse: Mutex::new(None),
-    };
+    let op = Attention::new(heads, kv_heads, head_dim)?;
     qkv.contiguous()?.apply_op3(&cos.contiguous()?, &sin.contiguous()?, op)
 }
 
@@ -61,6 +51,16 @@ pub fn self_attention(
     sin: &Tensor,
     head_dim: usize,
 ) -> Result<Tensor> {
+    let (hq, hk) = head_counts(w, head_dim)?;
+    let mut qkv = super::linear(x, &Tensor::cat(&w, 0)?)?;
+    if let Some(b) = bias {
+        qkv = qkv.broadcast_add(&Tensor::cat(&b, 0)?)?;
+    }
+    rope_attention(&qkv, cos, sin, hq, hk, head_dim)
+}
+
+/// The query and key/value head counts of q/k/v weights (Hq·D, C), (Hk·D, C), (Hk·D, C).
+pub(super) fn head_counts(w: [&Tensor; 3], head_dim: usize) -> Result<(usize, usize)> {
     let rows = |w: &Tensor| w.dims().first().copied().unwrap_or(0);
     if head_dim == 0 || rows(w[0]) % head_dim != 0 || rows(w[1]) % head_dim != 0 || w[1].dims() != w[2].dims()
     {
@@ -71,19 +71,31 @@ pub fn self_attention(
             w[2].dims()
         );
     }
-    let mut qkv = super::linear(x, &Tensor::cat(&w, 0)?)?;
-    if let Some(b) = bias {
-        qkv = qkv.broadcast_add(&Tensor::cat(&b, 0)?)?;
-    }
-    rope_attention(&qkv, cos, sin, rows(w[0]) / head_dim, rows(w[1]) / head_dim, head_dim)
+    Ok((rows(w[0]) / head_dim, rows(w[1]) / head_dim))
 }
 
-struct Attention {
+pub(super) struct Attention {
     /// (Hq, Hk, D).
     heads: (usize, usize, usize),
     scale: f32,
     /// Per (batch, query head, position) log-sum-exp of the scaled scores, from the forward pass.
     lse: Mutex<Option<Arc<Vec<f32>>>>,
+}
+
+impl Attention {
+    pub(super) fn new(heads: usize, kv_heads: usize, head_dim: usize) -> Result<Attention> {
+        if head_dim == 0 || head_dim % 2 == 1 || kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
+            candle_core::bail!(
+                "attention: {heads} query heads, {kv_heads} key/value heads of {head_dim}: the key/value \
+                 heads must divide the query heads, and the head size must be even and positive"
+            );
+        }
+        Ok(Attention {
+            heads: (heads, kv_heads, head_dim),
+            scale: (1.0 / (head_dim as f64).sqrt()) as f32,
+            lse: Mutex::new(None),
+        })
+    }
 }
 
 /// The problem's sizes.

@@ -15,7 +15,7 @@ pub fn linear_add(x: &Tensor, w: &Tensor, residual: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op3(&w.contiguous()?, &residual.contiguous()?, LinearAdd)
 }
 
-struct LinearAdd;
+pub(super) struct LinearAdd;
 
 impl CustomOp3 for LinearAdd {
     fn name(&self) -> &'static str {
@@ -62,12 +62,12 @@ impl CustomOp3 for LinearAdd {
 
 /// `x · Wᵀ` for f32 x (…, K) and W (N, K) on the CPU → (…, N).
 pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op2(&w.contiguous()?, Product { ta: false, tb: true })
+    x.contiguous()?.apply_op2(&w.contiguous()?, Product::linear())
 }
 
 /// `a · b` for the row-major matrices behind two contiguous tensors, each optionally transposed; a tensor
 /// of rank > 2 is the matrix (product of leading dims, last dim). See [`Product::plan`] for the shape.
-struct Product {
+pub(super) struct Product {
     ta: bool,
     tb: bool,
 }
@@ -81,6 +81,11 @@ fn as_matrix(dims: &[usize]) -> (usize, usize) {
 }
 
 impl Product {
+    /// The product of a linear layer, `x · Wᵀ` (the only one with a backward).
+    pub(super) fn linear() -> Product {
+        Product { ta: false, tb: true }
+    }
+
     /// Views of a and b as the (possibly transposed) factors, and the result's shape: the leading dims of
     /// `a` (when not transposed) with the product's column count, else a plain matrix.
     fn plan(&self, op: &str, la: &Layout, lb: &Layout) -> Result<(View, View, Shape)> {

@@ -4,7 +4,9 @@
 //!
 //! Each op is one node of candle's graph where the plain composition is several: candle's backward gives
 //! every node a zero-filled gradient buffer and adds into it, so fewer, larger nodes save most of that
-//! memory traffic. Products use the `gemm` crate (module `gemm`); elementwise passes run in parallel over
+//! memory traffic. Training skips candle's graph altogether: [`Tape`] records the same ops and runs their
+//! backward by hand (`crate::llama::Model::loss_and_grads`). Products use the `gemm` crate (module `gemm`),
+//! split into row bands, one per thread; elementwise passes run in parallel over
 //! rows with rayon, with AVX-512 code paths chosen at run time (module `simd`). Reductions run in a fixed
 //! order whatever the thread count, so a step is reproducible bit for bit (a resumed run continues the
 //! same trajectory). The backward ops are themselves not differentiable: second derivatives are out of
@@ -21,6 +23,7 @@ mod linear;
 mod norm;
 mod simd;
 mod swiglu;
+mod tape;
 #[cfg(test)]
 mod tests;
 mod xent;
@@ -29,6 +32,7 @@ pub use attention::self_attention;
 pub use linear::{linear, linear_add};
 pub use norm::rms_norm;
 pub use swiglu::swiglu;
+pub use tape::Tape;
 pub use xent::{cross_entropy_sum, linear_cross_entropy_sum};
 
 /// Whether the fused kernels serve these tensors: all f32 on the CPU, and not switched off by

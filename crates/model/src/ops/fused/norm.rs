@@ -11,11 +11,17 @@ use super::{f32s, filled, output, rows_per_task};
 
 /// RMSNorm of f32 `x` (…, C) with weight (C) on the CPU.
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
-    x.contiguous()?.apply_op2(&weight.contiguous()?, RmsNorm { eps: eps as f32 })
+    x.contiguous()?.apply_op2(&weight.contiguous()?, RmsNorm::new(eps))
 }
 
-struct RmsNorm {
+pub(super) struct RmsNorm {
     eps: f32,
+}
+
+impl RmsNorm {
+    pub(super) fn new(eps: f64) -> RmsNorm {
+        RmsNorm { eps: eps as f32 }
+    }
 }
 
 /// Checks that `x` ends in the weight's length C; returns C.

@@ -24,15 +24,20 @@ const CHUNK: usize = 16_384;
 
 /// `silu(x · W_gᵀ) ∘ (x · W_uᵀ)` for f32 x (…, K), W_g and W_u (F, K) on the CPU → (…, F).
 pub fn swiglu(x: &Tensor, w_gate: &Tensor, w_up: &Tensor) -> Result<Tensor> {
-    let op = Swiglu { saved: Mutex::new(None) };
-    x.contiguous()?.apply_op3(&w_gate.contiguous()?, &w_up.contiguous()?, op)
+    x.contiguous()?.apply_op3(&w_gate.contiguous()?, &w_up.contiguous()?, Swiglu::new())
 }
 
 /// The forward's pre-activations (g, u), each (M, F).
 type PreActivations = Arc<(Vec<f32>, Vec<f32>)>;
 
-struct Swiglu {
+pub(super) struct Swiglu {
     saved: Mutex<Option<PreActivations>>,
+}
+
+impl Swiglu {
+    pub(super) fn new() -> Swiglu {
+        Swiglu { saved: Mutex::new(None) }
+    }
 }
 
 /// (M, K, F) for x (…, K) and two (F, K) weights.

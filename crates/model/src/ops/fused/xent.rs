@@ -30,8 +30,7 @@ pub fn linear_cross_entropy_sum(
     targets: Vec<u32>,
     keep: Vec<bool>,
 ) -> Result<Tensor> {
-    let op = LinearCrossEntropy { targets: Targets { class: targets, keep }, saved: Mutex::new(None) };
-    x.contiguous()?.apply_op2(&w.contiguous()?, op)
+    x.contiguous()?.apply_op2(&w.contiguous()?, LinearCrossEntropy::new(targets, keep))
 }
 
 struct Targets {
@@ -160,10 +159,16 @@ impl CustomOp1 for CrossEntropyGrad {
     }
 }
 
-struct LinearCrossEntropy {
+pub(super) struct LinearCrossEntropy {
     targets: Targets,
     /// The forward's logits (N, V) and per-row log-sum-exp; the backward consumes them.
     saved: Mutex<Option<(Vec<f32>, Vec<f32>)>>,
+}
+
+impl LinearCrossEntropy {
+    pub(super) fn new(targets: Vec<u32>, keep: Vec<bool>) -> LinearCrossEntropy {
+        LinearCrossEntropy { targets: Targets { class: targets, keep }, saved: Mutex::new(None) }
+    }
 }
 
 /// (N, C, V) for x (N, C) and W (V, C).
