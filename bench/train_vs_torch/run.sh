@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Training-step speed and loss parity: p2law-train vs PyTorch eager (CPU, f32), same machine, same model.
-#   bench/train_vs_torch/run.sh [STEPS_A=30] [STEPS_B=20] [ROUNDS=3]
+#   bench/train_vs_torch/run.sh [STEPS_A=50] [STEPS_B=50] [ROUNDS=3]
 #   P2LAW_TORCH_COMPILE=1 bench/train_vs_torch/run.sh …   (PyTorch side under torch.compile)
 # Two Llama configs, vocabulary 4096, sequences of 256, 16 sequences (4096 tokens) per step:
 #   A = d_model 128, 4 layers, 4 heads, FFN 352;   B = d_model 256, 6 layers, 8 heads, FFN 704.
@@ -16,8 +16,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-steps_a="${1:-30}"
-steps_b="${2:-20}"
+steps_a="${1:-50}"
+steps_b="${2:-50}"
 rounds="${3:-3}"
 data="${P2LAW_DATA:-$root/data/corpus}"
 out="${P2LAW_BENCH_OUT:-$root/target/bench/train_vs_torch}"
