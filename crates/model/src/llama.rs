@@ -167,8 +167,8 @@ impl Block {
         self.mlp.down_proj.forward_add(&hidden, &h)
     }
 
-    /// [`Block::forward`] on a tape of fused ops (see [`Model::loss_and_grads`]); `None` for biases the
-    /// fused ops do not take (on `o_proj`, or on some but not all of q/k/v).
+    /// [`Block::forward`] on a tape of fused ops (see [`Model::loss_and_grads`]), in the same arithmetic;
+    /// `None` when some but not all of q/k/v have biases (the fused attention takes all three or none).
     fn forward_on(&self, tape: &mut Tape, x: &Tensor, ctx: &Context) -> Result<Option<Tensor>> {
         let (a, m) = (&self.self_attn, &self.mlp);
         let bias = match [&a.q_proj.bias, &a.k_proj.bias, &a.v_proj.bias] {
@@ -176,13 +176,17 @@ impl Block {
             [None, None, None] => None,
             _ => return Ok(None),
         };
-        if a.o_proj.bias.is_some() {
-            return Ok(None);
-        }
         let normed = tape.rms_norm(x, &self.input_layernorm.weight, self.input_layernorm.eps)?;
         let weights = [&a.q_proj.weight, &a.k_proj.weight, &a.v_proj.weight];
         let heads = tape.self_attention(&normed, weights, bias, &ctx.cos, &ctx.sin, a.head_dim)?;
-        let h = tape.linear_add(&heads, &a.o_proj.weight, x)?;
+        let h = match &a.o_proj.bias {
+            None => tape.linear_add(&heads, &a.o_proj.weight, x)?,
+            // As `ops::linear_add` does with a bias: the residual plus the biased product.
+            Some(b) => {
+                let y = tape.linear(&heads, &a.o_proj.weight, Some(b))?;
+                tape.add(x, &y)?
+            }
+        };
         let normed =
             tape.rms_norm(&h, &self.post_attention_layernorm.weight, self.post_attention_layernorm.eps)?;
         let hidden = tape.swiglu(&normed, &m.gate_proj.weight, &m.up_proj.weight)?;
@@ -398,8 +402,8 @@ impl Model {
     /// [`Model::loss`] and its gradient with respect to every weight tensor (by tensor id: the ids of the
     /// `VarMap`'s variables), computed on a [`Tape`] of the fused kernels instead of candle's graph: the
     /// same ops and arithmetic, without candle's zero-filled gradient buffer for every activation. `None`
-    /// where the fused kernels do not serve the model (not f32 on the CPU, `P2LAW_FUSED=0`, a bias on
-    /// `o_proj`): use [`Model::loss`] and candle's `backward` there.
+    /// where the fused kernels do not serve the model (not f32 on the CPU, `P2LAW_FUSED=0`): use
+    /// [`Model::loss`] and candle's `backward` there.
     pub fn loss_and_grads(&self, ids: &Tensor, targets: &Tensor) -> Result<Option<(Tensor, Grads)>> {
         let embeddings = self.embed_tokens.embeddings();
         if !ops::fused::applies(&[embeddings, &self.lm_head.weight]) || self.lm_head.bias.is_some() {
@@ -479,18 +483,29 @@ mod tests {
     }
 
     /// The tape's loss and gradients against candle's autograd through the same fused ops, for untied and
-    /// tied embeddings, q/k/v biases (Qwen2), grouped-query heads and ignored targets.
+    /// tied embeddings, q/k/v biases (Qwen2), biases on all four projections (Llama's `attention_bias`),
+    /// grouped-query heads and ignored targets.
     #[test]
     fn loss_and_grads_on_the_tape_equal_candles_backward() {
-        for (arch, tied) in
-            [("LlamaForCausalLM", false), ("LlamaForCausalLM", true), ("Qwen2ForCausalLM", true)]
-        {
+        let cases = [
+            ("LlamaForCausalLM", false, false),
+            ("LlamaForCausalLM", true, true),
+            ("Qwen2ForCausalLM", true, false),
+        ];
+        for (arch, tied, attention_bias) in cases {
             let json = serde_json::json!({"architectures": [arch], "hidden_size": 32,
                 "intermediate_size": 40, "num_hidden_layers": 2, "num_attention_heads": 4,
                 "num_key_value_heads": 2, "vocab_size": 50, "rms_norm_eps": 1e-5,
-                "max_position_embeddings": 64, "tie_word_embeddings": tied});
+                "max_position_embeddings": 64, "tie_word_embeddings": tied, "attention_bias": attention_bias});
             let cfg = Config::from_hf_json(&json).unwrap();
             let model = Model::new_random(&cfg, 7, DType::F32, &Device::Cpu).unwrap();
+            // Biases start at zero: give them values, so that they act on the forward pass.
+            let biases: Vec<(String, Tensor)> =
+                model.named_tensors().into_iter().filter(|(n, _)| n.ends_with(".bias")).collect();
+            assert_eq!(biases.is_empty(), arch == "LlamaForCausalLM" && !attention_bias);
+            for (name, b) in biases {
+                model.set_weight(&name, &Tensor::randn(0f32, 0.5, b.dims(), &Device::Cpu).unwrap()).unwrap();
+            }
             let ids: Vec<u32> = (0..3 * 9).map(|i| (i * 17 + 3) % 50).collect();
             let ids = Tensor::from_vec(ids, (3, 9), &Device::Cpu).unwrap();
             let targets: Vec<i64> =

@@ -75,6 +75,15 @@ impl Backward for BiasAdd {
     }
 }
 
+/// A sum of two tensors of one shape: both get the output's gradient.
+struct Add;
+
+impl Backward for Add {
+    fn run(&self, _: &[Tensor], _: &Tensor, grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(grad.clone()), Some(grad.clone())])
+    }
+}
+
 /// A reshape: the gradient takes the input's shape back.
 struct Reshape;
 
@@ -143,14 +152,35 @@ impl Tape {
     ) -> Result<Tensor> {
         let (hq, hk) = attention::head_counts(w, head_dim)?;
         let stacked = self.stack(w)?;
-        let mut qkv = self.op2(x, &stacked, linear::Product::linear())?;
+        let mut qkv = self.linear(x, &stacked, None)?;
         if let Some(b) = bias {
             let b = self.stack(b)?;
-            let sum = qkv.broadcast_add(&b)?;
-            self.record(vec![qkv, b], &sum, Box::new(BiasAdd));
-            qkv = sum;
+            qkv = self.bias_add(&qkv, &b)?;
         }
         self.op3(&qkv, cos, sin, attention::Attention::new(hq, hk, head_dim)?)
+    }
+
+    /// [`crate::ops::linear`]: `x · Wᵀ`, plus the bias on every row when there is one.
+    pub fn linear(&mut self, x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let y = self.op2(x, w, linear::Product::linear())?;
+        match bias {
+            Some(b) => self.bias_add(&y, b),
+            None => Ok(y),
+        }
+    }
+
+    /// `x` (…, N) plus `bias` (N) on every row.
+    fn bias_add(&mut self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        let sum = x.broadcast_add(&bias.detach())?;
+        self.record(vec![x.clone(), bias.clone()], &sum, Box::new(BiasAdd));
+        Ok(sum)
+    }
+
+    /// `a + b` for tensors of one shape.
+    pub fn add(&mut self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        let sum = (a.detach() + b.detach())?;
+        self.record(vec![a.clone(), b.clone()], &sum, Box::new(Add));
+        Ok(sum)
     }
 
     /// The tensors' rows one after another (weights or biases of the q, k and v projections).
