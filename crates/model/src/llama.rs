@@ -406,7 +406,7 @@ impl Model {
     /// [`Model::loss`] and candle's `backward` there.
     pub fn loss_and_grads(&self, ids: &Tensor, targets: &Tensor) -> Result<Option<(Tensor, Grads)>> {
         let embeddings = self.embed_tokens.embeddings();
-        if !ops::fused::applies(&[embeddings, &self.lm_head.weight]) || self.lm_head.bias.is_some() {
+        if !ops::fused::applies(&[embeddings, &self.lm_head.weight]) {
             return Ok(None);
         }
         let (b, t) = ids.dims2()?;
@@ -425,13 +425,9 @@ impl Model {
         }
         let normed = tape.rms_norm(&x, &self.norm.weight, self.norm.eps)?;
         let normed = tape.reshape(&normed, &[b * t, c])?;
-        let (picks, keep) = crate::loss::parse_targets(targets, b * t, v)?;
-        let count = keep.iter().filter(|k| **k).count();
-        if count == 0 {
-            candle_core::bail!("cross_entropy: every target is IGNORE_INDEX, the mean is undefined");
-        }
+        let (picks, keep, count) = crate::loss::parse_targets(targets, b * t, v)?;
         let sum = tape.linear_cross_entropy_sum(&normed, &self.lm_head.weight, picks, keep)?;
-        let loss = (&sum / count as f64)?;
+        let loss = crate::loss::mean((sum.clone(), count))?;
         let upstream = Tensor::new(1.0 / count as f32, &self.device)?;
         let mut grads = tape.backward(&sum, upstream)?;
         // The lookup's backward: each position's gradient added into its token's row.

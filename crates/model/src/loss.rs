@@ -32,7 +32,7 @@ pub fn linear_cross_entropy(x: &Tensor, w: &Tensor, targets: &Tensor) -> Result<
 }
 
 /// A summed loss over `count` targets → its mean; no targets is an error.
-fn mean((sum, count): (Tensor, usize)) -> Result<Tensor> {
+pub(crate) fn mean((sum, count): (Tensor, usize)) -> Result<Tensor> {
     if count == 0 {
         candle_core::bail!("cross_entropy: every target is IGNORE_INDEX, the mean is undefined");
     }
@@ -43,8 +43,7 @@ fn mean((sum, count): (Tensor, usize)) -> Result<Tensor> {
 pub fn cross_entropy_sum(logits: &Tensor, targets: &Tensor) -> Result<(Tensor, usize)> {
     let v = logits.dim(D::Minus1)?;
     let logits = logits.to_dtype(DType::F32)?.reshape(((), v))?; // (N, V)
-    let (picks, keep) = parse_targets(targets, logits.dim(0)?, v)?;
-    let count = keep.iter().filter(|k| **k).count();
+    let (picks, keep, count) = parse_targets(targets, logits.dim(0)?, v)?;
     if ops::fused::applies(&[&logits]) {
         return Ok((ops::fused::cross_entropy_sum(&logits, picks, keep)?, count));
     }
@@ -60,14 +59,13 @@ pub fn linear_cross_entropy_sum(x: &Tensor, w: &Tensor, targets: &Tensor) -> Res
     if !ops::fused::applies(&[&x, w]) {
         return cross_entropy_sum(&ops::linear(&x, w, None)?, targets);
     }
-    let (picks, keep) = parse_targets(targets, x.dim(0)?, w.dim(0)?)?;
-    let count = keep.iter().filter(|k| **k).count();
+    let (picks, keep, count) = parse_targets(targets, x.dim(0)?, w.dim(0)?)?;
     Ok((ops::fused::linear_cross_entropy_sum(&x, w, picks, keep)?, count))
 }
 
-/// The class of each of `n` rows over a vocabulary of `v`, and whether the row counts ([`IGNORE_INDEX`]
-/// does not; its class is 0).
-pub(crate) fn parse_targets(targets: &Tensor, n: usize, v: usize) -> Result<(Vec<u32>, Vec<bool>)> {
+/// The class of each of `n` rows over a vocabulary of `v`, whether the row counts ([`IGNORE_INDEX`] does
+/// not; its class is 0), and how many rows count.
+pub(crate) fn parse_targets(targets: &Tensor, n: usize, v: usize) -> Result<(Vec<u32>, Vec<bool>, usize)> {
     let raw: Vec<i64> = targets.flatten_all()?.to_dtype(DType::I64)?.to_vec1()?;
     if raw.len() != n {
         candle_core::bail!("cross_entropy: {} targets for {n} rows of logits", raw.len());
@@ -85,7 +83,8 @@ pub(crate) fn parse_targets(targets: &Tensor, n: usize, v: usize) -> Result<(Vec
             keep.push(true);
         }
     }
-    Ok((picks, keep))
+    let count = keep.iter().filter(|k| **k).count();
+    Ok((picks, keep, count))
 }
 
 /// The plain-ops path: ignored rows pick class 0 and are multiplied by 0.

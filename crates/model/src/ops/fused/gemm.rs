@@ -144,30 +144,32 @@ pub fn product_parallel(
     });
 }
 
-/// `a · b` as a new row-major buffer, on all of rayon's threads. Each band is zero-filled by its thread
-/// just before its product (gemm reads edge tiles of the destination even when told not to use them).
+/// `a · b` as a new row-major buffer, on all of rayon's threads, a band of rows each. Each band is
+/// zero-filled by its thread just before its product (gemm reads edge tiles of the destination even when
+/// told not to use them).
 pub fn product_new(a: &[f32], av: View, b: &[f32], bv: View) -> Vec<f32> {
     let (m, n) = (av.rows, bv.cols);
-    let mut buf = Vec::with_capacity(m * n);
-    let (out, d) = (Out::spare(&mut buf, m * n), View::rows(0, m, n, n));
-    bands(m, |r0, r1| {
-        // SAFETY: each band zeroes, then writes, its own rows of the allocation.
-        unsafe {
-            out.zeroed_slice(r0 * n, (r1 - r0) * n);
-            product(out, d.sub_rows(r0, r1), a, av.sub_rows(r0, r1), b, bv, false)
-        }
+    let rows = band_rows(m);
+    let [out] = super::filled(m * n, rows * n, |i, [band]| {
+        let (r0, r1) = (i * rows, i * rows + band.len() / n);
+        // SAFETY: `band` is this task's own buffer.
+        unsafe { product(Out::new(band), View::rows(0, r1 - r0, n, n), a, av.sub_rows(r0, r1), b, bv, false) }
     });
-    // SAFETY: the bands cover all `m` rows, each zeroed above.
-    unsafe { buf.set_len(m * n) };
-    buf
+    out
 }
 
-/// Calls `f(r0, r1)` for consecutive bands of `rows`, one per rayon thread, each of at least
-/// `MIN_BAND_ROWS` rows (a smaller product runs on one thread).
+/// Calls `f(r0, r1)` for consecutive bands of `rows` (see [`band_rows`]) on rayon's threads.
 fn bands(rows: usize, f: impl Fn(usize, usize) + Sync) {
+    let size = band_rows(rows);
+    (0..rows.div_ceil(size)).into_par_iter().for_each(|i| f(i * size, ((i + 1) * size).min(rows)));
+}
+
+/// Rows per band for a product of `rows` output rows: one band per rayon thread, each of at least
+/// `MIN_BAND_ROWS` rows (a smaller product runs on one thread).
+fn band_rows(rows: usize) -> usize {
     const MIN_BAND_ROWS: usize = 64;
-    let n = rayon::current_num_threads().min(rows / MIN_BAND_ROWS).max(1);
-    (0..n).into_par_iter().for_each(|i| f(rows * i / n, rows * (i + 1) / n));
+    let bands = rayon::current_num_threads().min(rows / MIN_BAND_ROWS).max(1);
+    rows.div_ceil(bands).max(1)
 }
 
 #[cfg(test)]
