@@ -28,7 +28,7 @@ impl Default for BootstrapOptions {
         BootstrapOptions {
             replicates: 200,
             seed: 0,
-            fit: FitOptions { starts: 64, polish: 2, ..Default::default() },
+            fit: FitOptions { starts: 64, polish: 2, diagnose: false, ..Default::default() },
         }
     }
 }

@@ -16,6 +16,9 @@
 //! assert_eq!(ev.held_points().unwrap().len(), 12 * 2);
 //! ```
 
+use std::collections::BTreeMap;
+
+use crate::baselines::{baselines, BaselineScore};
 use crate::curves::{Curves, Point};
 use crate::fit::{fit, Fit, FitError, FitOptions};
 use crate::fit_file::FitMetrics;
@@ -30,6 +33,8 @@ pub struct Evaluation {
     pub metrics: FitMetrics,
     /// The split, when a holdout was given.
     pub split: Option<Split>,
+    /// With a split: the held-out scores of the baselines that apply to it ([`crate::baselines`]).
+    pub baselines: BTreeMap<String, BaselineScore>,
 }
 
 /// Why a law could not be evaluated.
@@ -64,7 +69,13 @@ pub fn evaluate(
 ) -> Result<Evaluation, EvaluateError> {
     let split = holdout.map(|h| h.split(curves)).transpose()?;
     let fit_points = split.as_ref().map_or(curves.points.as_slice(), |s| &s.fit);
-    let fitted = fit(law, fit_points, opts)?;
+    let mut fitted = fit(law, fit_points, opts)?;
+    if opts.diagnose {
+        // The same checks as `fit`'s, with the runs' names in the messages.
+        let name = |i: usize| curves.runs.get(i).map_or_else(|| format!("#{i}"), |r| r.name.clone());
+        let dx = crate::diagnose::diagnose_named(law, &fitted.params, fit_points, &name);
+        (fitted.warnings, fitted.condition) = (dx.warnings, dx.condition);
+    }
     let score = |set, points: &[Point]| {
         score(law, &fitted.params, points).map_err(|source| EvaluateError::Score { set, source })
     };
@@ -72,7 +83,8 @@ pub fn evaluate(
         fit: score("fit", fit_points)?,
         holdout: split.as_ref().map(|s| score("held-out", &s.held)).transpose()?,
     };
-    Ok(Evaluation { fit: fitted, metrics, split })
+    let baselines = split.as_ref().map(|s| baselines(curves, &s.is_held)).unwrap_or_default();
+    Ok(Evaluation { fit: fitted, metrics, split, baselines })
 }
 
 /// Metrics of `params` on `points`.

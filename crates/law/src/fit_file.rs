@@ -2,15 +2,22 @@
 //! (`../shared/spec/cli.md`).
 //!
 //! Besides the spec's keys (`law`, `expr`, `params`, `intervals`, `metrics`, `n_points`, `n_runs`) it keeps
-//! what is needed to use the fit later: the parameter ranges (to rebuild a user's law), the objective and
-//! method that won, and the bootstrap parameter draws (so predictions and plans get intervals).
+//! what is needed to use the fit later: the parameter ranges and bounds (to rebuild the law as fitted), the
+//! objective and method that won, the bootstrap parameter draws (so predictions and plans get intervals),
+//! the checks' warnings and the Jacobian's condition number ([`crate::diagnose`]), the held-out baselines
+//! beside the law's own held-out score ([`crate::baselines`]), and the fitted domain ([`Domain`]) that
+//! `predict` and `plan` compare their questions with. Files written before a key existed read with it
+//! empty (no bounds, no warnings, no domain).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::laws::{Law, LawError};
+use crate::baselines::BaselineScore;
+use crate::diagnose::FitWarning;
+use crate::domain::Domain;
+use crate::laws::{Bound, Law, LawError};
 use crate::metrics::Metrics;
 
 /// Metrics of the fit set and, with a holdout, of the held-out set.
@@ -54,6 +61,21 @@ pub struct FitFile {
     pub objective: f64,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub bootstrap: Option<BootstrapDraws>,
+    /// Bounds `[lo, hi]` the fit honoured, by name (`null` for an open side); parameters absent are free.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bounds: BTreeMap<String, [Option<f64>; 2]>,
+    /// What the checks after the fit found.
+    #[serde(default)]
+    pub warnings: Vec<FitWarning>,
+    /// Condition number of the Jacobian at the fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<f64>,
+    /// With a holdout: the baselines' held-out scores, to compare with `metrics.holdout`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub baselines: BTreeMap<String, BaselineScore>,
+    /// The ranges of the fitted data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<Domain>,
 }
 
 /// Why a `FIT.json` could not be read or used.
@@ -79,8 +101,15 @@ impl FitFile {
             .map_err(|source| FitFileError::Read { path: shown.clone(), source })?;
         let file: FitFile = serde_json::from_str(&text)
             .map_err(|source| FitFileError::Parse { path: shown.clone(), source })?;
-        file.law().map_err(|source| FitFileError::Law { path: shown.clone(), source })?;
+        let law = file.law().map_err(|source| FitFileError::Law { path: shown.clone(), source })?;
         let invalid = |problem: String| FitFileError::Invalid { path: shown.clone(), problem };
+        if law.param_names() != file.param_order {
+            return Err(invalid(format!(
+                "param_order [{}] does not match the parameters of expr [{}]",
+                file.param_order.join(", "),
+                law.param_names().join(", ")
+            )));
+        }
         for name in &file.param_order {
             match file.params.get(name) {
                 Some(v) if v.is_finite() => {}
@@ -114,7 +143,19 @@ impl FitFile {
         let ranges: Vec<&str> = ranges.iter().map(String::as_str).collect();
         let mut law = Law::from_spec(&self.expr, &ranges)?;
         law.name = self.law.clone();
+        let bounds: Vec<String> =
+            self.bounds.iter().map(|(name, pair)| format!("{name}={}", Bound::from_pair(*pair))).collect();
+        law.set_bounds(&bounds.iter().map(String::as_str).collect::<Vec<_>>())?;
         Ok(law)
+    }
+
+    /// The bounds of `law` as [`FitFile::bounds`] stores them (free parameters left out).
+    pub fn bounds_of(law: &Law) -> BTreeMap<String, [Option<f64>; 2]> {
+        law.params
+            .iter()
+            .filter(|p| !p.bound.is_free())
+            .map(|p| (p.name.clone(), p.bound.to_pair()))
+            .collect()
     }
 
     /// Fitted values in the law's parameter order.

@@ -9,8 +9,11 @@
 //! ([`Var`]).
 
 pub mod atomic;
+pub mod baselines;
 pub mod bootstrap;
 pub mod curves;
+pub mod diagnose;
+pub mod domain;
 pub mod evaluate;
 pub mod expr;
 pub mod fit;
@@ -23,11 +26,14 @@ pub mod plan;
 pub mod synth;
 pub mod var;
 
+pub use baselines::{baselines, BaselineScore};
 pub use bootstrap::{bootstrap, Bootstrap, BootstrapError, BootstrapOptions};
 pub use curves::{
     read_curves, read_post_training_curves, write_curves_csv, CurveError, CurveFormat, Curves, Point,
     PostTraining, Run,
 };
+pub use diagnose::{Diagnosis, FitWarning, WarningKind};
+pub use domain::Domain;
 pub use evaluate::{evaluate, EvaluateError, Evaluation};
 pub use fit::{
     fit, least_squares_from, least_squares_from_crate, start_grid, Fit, FitError, FitOptions, Method,
@@ -35,7 +41,7 @@ pub use fit::{
 };
 pub use fit_file::{FitFile, FitFileError, FitMetrics};
 pub use holdout::{Holdout, HoldoutError, Split};
-pub use laws::{predict, Law, LawError, ParamSpec};
+pub use laws::{predict, Bound, Law, LawError, ParamSpec};
 pub use metrics::{Metrics, MetricsError};
 pub use plan::{plan, plan_with_intervals, Plan, PlanError, PlanIntervals, PlanQuery};
 pub use var::{Var, VARS};

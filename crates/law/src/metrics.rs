@@ -2,9 +2,14 @@
 //!
 //! Input: points `p[i]` (observed loss `y[i] = p[i].loss()`, tokens `d[i]`, run `p[i].run`) and predictions
 //! `ŷ[i]`, same length, same order. Output: [`Metrics`], serialised with exactly the keys
-//! `r2, huber, asd, asd_log, rmse, mape`.
+//! `r2, r2_within, huber, asd, asd_log, rmse, mape`.
 //!
 //! - `r2 = 1 - Σ(y-ŷ)² / Σ(y-ȳ)²`; `null` when all `y` are equal (the denominator is 0).
+//! - `r2_within`: r2 of the curves' shapes: each run's mean is removed from its observed and from its
+//!   predicted losses first, so `1 - Σ((y-ȳ_run) - (ŷ-ŷ̄_run))² / Σ(y-ȳ_run)²`. On pooled runs `r2` mostly
+//!   measures the gaps between runs (a constant per run, with no `d` term at all, can reach 0.9); this one
+//!   scores only how each curve falls with `d` (a constant per run scores 0). `null` when no run has two
+//!   different losses.
 //! - `huber` = mean of [`huber`]`(ln y - ln ŷ, 1e-3)`, the Chinchilla objective in log space.
 //! - `asd` (average slope difference): points of each run sorted by `d`; for each consecutive pair
 //!   `s = (y[j]-y[i])/(d[j]-d[i])` and `ŝ` likewise from `ŷ`; `asd` = mean `|ŝ - s|` over the pairs of all runs,
@@ -33,6 +38,9 @@ pub const HUBER_DELTA: f64 = 1e-3;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Metrics {
     pub r2: Option<f64>,
+    /// r2 of each curve's shape (run means removed); absent in files written before it existed.
+    #[serde(default)]
+    pub r2_within: Option<f64>,
     pub huber: f64,
     pub asd: Option<f64>,
     pub asd_log: Option<f64>,
@@ -92,6 +100,7 @@ impl Metrics {
 
         Ok(Metrics {
             r2,
+            r2_within: r2_within(points, predictions),
             huber,
             asd: average_slope_difference(points, predictions, |d| d),
             asd_log: average_slope_difference(points, predictions, f64::ln),
@@ -121,6 +130,26 @@ fn check(points: &[Point], predictions: &[f64]) -> Result<(), MetricsError> {
         }
     }
     Ok(())
+}
+
+/// r2 after removing each run's mean from the observed and the predicted losses (see the module docs).
+fn r2_within(points: &[Point], predictions: &[f64]) -> Option<f64> {
+    let n_runs = points.iter().map(|p| p.run + 1).max().unwrap_or(0);
+    let (mut ss_res, mut ss_tot) = (0.0, 0.0);
+    for group in group_by_run(points, n_runs) {
+        if group.is_empty() {
+            continue;
+        }
+        let k = group.len() as f64;
+        let my = group.iter().map(|&i| points[i].loss()).sum::<f64>() / k;
+        let mp = group.iter().map(|&i| predictions[i]).sum::<f64>() / k;
+        for &i in &group {
+            let (y, p) = (points[i].loss() - my, predictions[i] - mp);
+            ss_res += (y - p) * (y - p);
+            ss_tot += y * y;
+        }
+    }
+    (ss_tot > 0.0).then(|| 1.0 - ss_res / ss_tot)
 }
 
 /// Mean `|ŝ - s|` over consecutive pairs (by `d`) within each run, slopes taken against `x(d)`.
@@ -241,7 +270,22 @@ mod tests {
         let json = serde_json::to_value(Metrics::compute(&points, &preds).unwrap()).unwrap();
         let mut keys: Vec<_> = json.as_object().unwrap().keys().cloned().collect();
         keys.sort();
-        assert_eq!(keys, ["asd", "asd_log", "huber", "mape", "r2", "rmse"]);
+        assert_eq!(keys, ["asd", "asd_log", "huber", "mape", "r2", "r2_within", "rmse"]);
+    }
+
+    #[test]
+    fn r2_within_scores_only_the_shapes() {
+        let (points, preds) = example();
+        let m = Metrics::compute(&points, &preds).unwrap();
+        // Run 0: y = [2, 4, 3] (mean 3), ŷ = [2.5, 4, 3] (mean 19/6). Centred: y = [-1, 1, 0],
+        // ŷ = [-2/3, 5/6, -1/6]; residuals [-1/3, 1/6, 1/6]: Σ² = 1/9 + 1/36 + 1/36 = 1/6. Σy² = 2.
+        // Run 1 (one point) adds 0 to both. r2_within = 1 - (1/6)/2 = 11/12.
+        close(m.r2_within.unwrap(), 11.0 / 12.0);
+        // A constant per run (each run's mean) explains every gap and no shape: r2_within = 0.
+        let means = [3.0, 3.0, 3.0, 1.0];
+        let c = Metrics::compute(&points, &means).unwrap();
+        close(c.r2_within.unwrap(), 0.0);
+        assert!(c.r2.unwrap() > 0.5, "while the pooled r2 looks good: {:?}", c.r2);
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let curves = args.data.load()?;
-    let law = args.law.resolve()?;
+    let law = args.fit.law(args.law.resolve()?);
     let opts = args.fit.options()?;
     let holdout = args.holdout.as_deref().map(parse_holdout).transpose()?;
     let ev = p2law_law::evaluate(&law, &curves, holdout.as_ref(), &opts)?;
@@ -51,7 +51,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let bootstrap =
         (args.bootstrap > 0).then(|| bootstrap_draws(&law, fit_points, &opts, args.bootstrap)).transpose()?;
 
-    let file = fit_file(&law, fit, metrics, fit_points, args.holdout.clone(), bootstrap);
+    let mut file = fit_file(&law, fit, metrics, fit_points, args.holdout.clone(), bootstrap);
+    file.baselines = ev.baselines.clone();
+    let methods: Vec<String> = {
+        let mut runs: Vec<usize> = fit_points.iter().map(|p| p.run).collect();
+        runs.dedup();
+        runs.iter().filter_map(|&r| curves.runs.get(r).and_then(|r| r.method.clone())).collect()
+    };
+    file.domain = Some(p2law_law::Domain::of(fit_points, &methods));
     if let Some(path) = &args.out {
         file.write(path)?;
     }
@@ -130,6 +137,11 @@ fn fit_file(
         method: fit.method.name().to_string(),
         objective: fit.objective,
         bootstrap,
+        bounds: FitFile::bounds_of(law),
+        warnings: fit.warnings.clone(),
+        condition: fit.condition,
+        baselines: Default::default(),
+        domain: None,
     }
 }
 
@@ -168,15 +180,27 @@ fn print_human(file: &FitFile, fit: &Fit, verbose: bool) {
                 num(Some(file.params[name]), 5),
                 num(interval.map(|i| i[0]), 4),
                 num(interval.map(|i| i[1]), 4),
+                file.bounds.get(name).map_or("free".into(), |b| p2law_law::Bound::from_pair(*b).to_string()),
             ]
         })
         .collect();
-    println!("{}", render(&["param", "value", "lo", "hi"], &rows));
+    println!("{}", render(&["param", "value", "lo", "hi", "bound"], &rows));
     println!();
     println!(
         "{}",
         metrics_table(&[("fit", Some(&file.metrics.fit)), ("holdout", file.metrics.holdout.as_ref())])
     );
+    if let (Some(held), false) = (&file.metrics.holdout, file.baselines.is_empty()) {
+        println!();
+        println!("{}", baselines_table(held, &file.baselines));
+    }
+    if let Some(c) = file.condition {
+        println!();
+        println!("condition number of the fit's Jacobian: {}", num(Some(c), 3));
+    }
+    for w in &file.warnings {
+        println!("warning ({}): {}", w.kind.name(), w.message);
+    }
     if verbose {
         for s in [&fit.least_squares, &fit.huber].into_iter().flatten() {
             println!();
@@ -195,6 +219,21 @@ fn print_human(file: &FitFile, fit: &Fit, verbose: bool) {
     }
 }
 
+/// The law's held-out rmse and MAPE beside each baseline's, and whether the law beats them all.
+pub fn baselines_table(held: &Metrics, baselines: &BTreeMap<String, p2law_law::BaselineScore>) -> String {
+    let mut rows = vec![vec!["the law".to_string(), num(Some(held.rmse), 4), num(Some(held.mape), 3)]];
+    rows.extend(
+        baselines.iter().map(|(name, b)| vec![name.clone(), num(Some(b.rmse), 4), num(Some(b.mape), 3)]),
+    );
+    let best = baselines.values().map(|b| b.rmse).fold(f64::INFINITY, f64::min);
+    let verdict = if held.rmse < best {
+        "the law beats every baseline on held-out rmse".to_string()
+    } else {
+        format!("a baseline does as well as the law or better (best baseline rmse {})", num(Some(best), 4))
+    };
+    format!("{}\n{verdict}", render(&["held-out", "rmse", "mape"], &rows))
+}
+
 /// One row per named metrics set.
 pub fn metrics_table(sets: &[(&str, Option<&Metrics>)]) -> String {
     let rows: Vec<Vec<String>> = sets
@@ -205,12 +244,13 @@ pub fn metrics_table(sets: &[(&str, Option<&Metrics>)]) -> String {
     render(&METRICS_HEADER, &rows)
 }
 
-pub const METRICS_HEADER: [&str; 7] = ["set", "r2", "huber", "asd", "asd_log", "rmse", "mape"];
+pub const METRICS_HEADER: [&str; 8] = ["set", "r2", "r2_within", "huber", "asd", "asd_log", "rmse", "mape"];
 
 pub fn metrics_row(name: &str, m: &Metrics) -> Vec<String> {
     vec![
         name.to_string(),
         num(m.r2, 5),
+        num(m.r2_within, 4),
         num(Some(m.huber), 3),
         num(m.asd, 3),
         num(m.asd_log, 3),

@@ -37,18 +37,24 @@ pub struct LawArgs {
     /// Start range of a parameter of --law-expr, e.g. --param b=0.1:1 (repeatable; default 0:1).
     #[arg(long = "param", value_name = "NAME=LO:HI", requires = "law_expr")]
     pub params: Vec<String>,
+    /// Bound a parameter in every fit, e.g. --bound beta=0:2 or --bound dc=0: (an empty side is open;
+    /// repeatable). Replaces a built-in law's bound for that parameter.
+    #[arg(long = "bound", value_name = "NAME=LO:HI")]
+    pub bounds: Vec<String>,
 }
 
 impl LawArgs {
-    /// The chosen law (`p2` when neither flag is given).
+    /// The chosen law (`p2` when neither flag is given), with its `--bound`s.
     pub fn resolve(&self) -> anyhow::Result<Law> {
-        match &self.law_expr {
+        let mut law = match &self.law_expr {
             Some(expr) => {
                 let ranges: Vec<&str> = self.params.iter().map(String::as_str).collect();
-                Ok(Law::from_spec(expr, &ranges)?)
+                Law::from_spec(expr, &ranges)?
             }
-            None => Ok(Law::builtin(self.law.as_deref().unwrap_or("p2"))?),
-        }
+            None => Law::builtin(self.law.as_deref().unwrap_or("p2"))?,
+        };
+        law.set_bounds(&self.bounds.iter().map(String::as_str).collect::<Vec<_>>())?;
+        Ok(law)
     }
 }
 
@@ -61,9 +67,22 @@ pub struct FitArgs {
     /// Seed for the start grid and the bootstrap.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Fit without any parameter bounds (the built-ins' bounds keep β > 0 and D_C ≥ 0, so that the loss
+    /// falls with tokens and levels off; this reproduces fits made before bounds existed).
+    #[arg(long)]
+    pub unbounded: bool,
 }
 
 impl FitArgs {
+    /// `law` as these settings fit it (without its bounds under `--unbounded`).
+    pub fn law(&self, law: Law) -> Law {
+        if self.unbounded {
+            law.unbounded()
+        } else {
+            law
+        }
+    }
+
     pub fn options(&self) -> anyhow::Result<FitOptions> {
         anyhow::ensure!(self.starts >= 1, "--starts must be at least 1");
         Ok(FitOptions { starts: self.starts, seed: self.seed, ..FitOptions::default() })

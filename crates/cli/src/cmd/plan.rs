@@ -52,6 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => (plan(&law, &params, &q)?, None),
     };
     let pair = |x: (f64, f64)| [x.0, x.1];
+    let outside = args.model.outside(&file, &[point.d_min_gain, point.d_within]);
     if args.json {
         let mut out = serde_json::json!({
             "d_min_gain": point.d_min_gain,
@@ -60,6 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "min_gain": q.min_gain,
             "per": q.per,
             "within": q.within,
+            "outside_domain": outside,
         });
         if let Some(i) = intervals {
             out["intervals"] = serde_json::json!({

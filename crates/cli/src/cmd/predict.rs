@@ -60,6 +60,19 @@ impl ModelArgs {
     pub fn vars(&self, d: f64) -> [f64; 6] {
         [self.n0, self.n0 * (1.0 - self.rho), self.rho, self.l0, d, 0.0]
     }
+
+    /// How far this model (and the token counts `ds`) lie outside the fit's domain, one message per
+    /// variable and token count; each is also printed to stderr as a warning. Empty for fit files without
+    /// a domain (written before it was recorded) and for questions inside it.
+    pub fn outside(&self, file: &FitFile, ds: &[f64]) -> Vec<String> {
+        let Some(domain) = &file.domain else { return Vec::new() };
+        let mut out = domain.outside(self.n0, self.rho, None);
+        out.extend(ds.iter().flat_map(|&d| domain.outside(domain.n0[0], domain.rho[0], Some(d))));
+        for m in &out {
+            eprintln!("warning: outside the fitted domain: {m}; the law is extrapolating");
+        }
+        out
+    }
 }
 
 #[derive(Serialize)]
@@ -80,6 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let file = FitFile::read(&args.fit)?;
     let law = file.law()?;
     let params = file.values();
+    let outside = args.model.outside(&file, &args.d);
     let mut predictions = Vec::with_capacity(args.d.len());
     for &d in &args.d {
         let vars = args.model.vars(d);
@@ -97,7 +111,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         predictions.push(Prediction { d, loss, lo, hi });
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "predictions": predictions }))?);
+        let out = serde_json::json!({ "predictions": predictions, "outside_domain": outside });
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
     println!(

@@ -14,6 +14,11 @@
 //! Every start is screened with a few evaluations, on every k-th point when there are more than about
 //! 2,000; the 16 best then run to tight convergence on all points.
 //!
+//! Every fit honours the law's parameter bounds ([`crate::laws::Bound`]): the closed-form linear solve is
+//! box-constrained and least-squares steps are projected (`fit::bounded`); the Huber stage moves bounded
+//! parameters through transforms that keep them inside (and leaves on its bound one that starts there).
+//! [`least_squares_from`], the paper's single LM run, ignores them.
+//!
 //! Each objective keeps its own best start; the fit's parameters are those of the solution with the lower
 //! Huber objective (scale-free, robust to outliers), and both solutions are reported. Fits within a
 //! relative 1e-6 of the best count as tied, and the one nearest the law's parameter ranges wins (the data
@@ -29,6 +34,7 @@
 //! assert!((beta - synth::SynthSpec::default().params[5]).abs() < 1e-3, "{beta}");
 //! ```
 
+mod bounded;
 mod lbfgs;
 mod lm;
 mod lm_own;
@@ -40,7 +46,7 @@ use rayon::prelude::*;
 
 use crate::curves::Point;
 use crate::expr::batch::Batch;
-use crate::laws::Law;
+use crate::laws::{Bound, Law};
 use crate::var::Var;
 use lbfgs::{LbfgsOptions, LbfgsResult};
 
@@ -86,6 +92,8 @@ pub struct FitOptions {
     pub max_iter: usize,
     /// Seeds the random part of the start grid (used when `starts` is not a full grid).
     pub seed: u64,
+    /// Run the checks of [`crate::diagnose`] on the result (bootstrap replicates skip them).
+    pub diagnose: bool,
 }
 
 impl Default for FitOptions {
@@ -97,6 +105,7 @@ impl Default for FitOptions {
             huber_delta: 1e-3,
             max_iter: 2000,
             seed: 0,
+            diagnose: true,
         }
     }
 }
@@ -133,6 +142,10 @@ pub struct Fit {
     pub huber: Option<Solution>,
     pub n_points: usize,
     pub starts: usize,
+    /// What the checks of [`crate::diagnose`] found (empty when [`FitOptions::diagnose`] is off).
+    pub warnings: Vec<crate::diagnose::FitWarning>,
+    /// Condition number of the Jacobian at the fit (see [`crate::diagnose`]).
+    pub condition: Option<f64>,
 }
 
 impl Fit {
@@ -275,20 +288,19 @@ impl Prepared<'_> {
         (fin(sse), fin(hub))
     }
 
-    /// L-BFGS on the Huber objective from `x0`, in coordinates scaled by `x0`'s magnitudes so that
-    /// parameters of size 1e3 and 1e-1 move alike.
+    /// L-BFGS on the Huber objective from `x0`, in coordinates where every point is feasible: a free
+    /// parameter is scaled by `x0`'s magnitude (so that parameters of size 1e3 and 1e-1 move alike), one
+    /// bounded on one side moves as `lo + e^u` (or `hi − e^u`), one bounded on both as
+    /// `lo + (hi − lo)·σ(u)`. A parameter that starts on a bound (the least-squares end point put it
+    /// there) stays on it.
     fn huber_run(&self, x0: &[f64], law: &Law, opts: &FitOptions) -> LbfgsResult {
-        let scale: Vec<f64> = x0
-            .iter()
-            .zip(&law.params)
-            .map(|(x, p)| if x.abs() > 1e-8 { x.abs() } else { (p.hi - p.lo).abs().max(1e-8) })
-            .collect();
+        let maps: Vec<Coord> = x0.iter().zip(&law.params).map(|(&x, p)| Coord::new(x, p)).collect();
         let mut ws = self.batch.workspace();
         let mut theta = vec![0.0; x0.len()];
         let delta = opts.huber_delta;
         let y = &self.y;
         let objective = |z: &[f64], gz: &mut [f64]| {
-            theta.iter_mut().zip(z.iter().zip(&scale)).for_each(|(t, (z, s))| *t = z * s);
+            theta.iter_mut().zip(z.iter().zip(&maps)).for_each(|(t, (z, m))| *t = m.value(*z));
             let f = self.batch.objective(
                 &theta,
                 &mut ws,
@@ -302,18 +314,83 @@ impl Prepared<'_> {
                 },
                 gz,
             );
-            gz.iter_mut().zip(&scale).for_each(|(g, s)| *g *= s);
+            gz.iter_mut().zip(z.iter().zip(&maps)).for_each(|(g, (z, m))| *g *= m.slope(*z));
             f
         };
-        let z0 = vec![1.0; x0.len()]
-            .iter()
-            .zip(x0.iter().zip(&scale))
-            .map(|(_, (x, s))| x / s)
-            .collect::<Vec<_>>();
+        let z0: Vec<f64> = x0.iter().zip(&maps).map(|(x, m)| m.coordinate(*x)).collect();
         let mut r =
             lbfgs::minimize(objective, &z0, &LbfgsOptions { max_iter: opts.max_iter, ..Default::default() });
-        r.x.iter_mut().zip(&scale).for_each(|(x, s)| *x *= s);
+        r.x = r.x.iter().zip(&maps).map(|(z, m)| m.value(*z)).collect();
         r
+    }
+}
+
+/// How one parameter maps from the L-BFGS coordinate `u` (see `Prepared::huber_run`).
+#[derive(Debug, Clone, Copy)]
+enum Coord {
+    /// `x = u · scale`.
+    Scaled(f64),
+    /// Held at this value (on a bound).
+    Held(f64),
+    /// `x = lo + e^u`.
+    Above(f64),
+    /// `x = hi − e^u`.
+    Below(f64),
+    /// `x = lo + (hi − lo) σ(u)`.
+    Between(f64, f64),
+}
+
+impl Coord {
+    fn new(x: f64, p: &crate::laws::ParamSpec) -> Coord {
+        let b = p.bound;
+        if b.active(x).is_some() {
+            return Coord::Held(x);
+        }
+        match (b.lo.is_finite(), b.hi.is_finite()) {
+            (false, false) => {
+                Coord::Scaled(if x.abs() > 1e-8 { x.abs() } else { (p.hi - p.lo).abs().max(1e-8) })
+            }
+            (true, false) => Coord::Above(b.lo),
+            (false, true) => Coord::Below(b.hi),
+            (true, true) => Coord::Between(b.lo, b.hi),
+        }
+    }
+
+    fn coordinate(self, x: f64) -> f64 {
+        match self {
+            Coord::Scaled(s) => x / s,
+            Coord::Held(_) => 0.0,
+            Coord::Above(lo) => (x - lo).ln(),
+            Coord::Below(hi) => (hi - x).ln(),
+            Coord::Between(lo, hi) => {
+                let t = (x - lo) / (hi - lo);
+                (t / (1.0 - t)).ln()
+            }
+        }
+    }
+
+    fn value(self, u: f64) -> f64 {
+        match self {
+            Coord::Scaled(s) => u * s,
+            Coord::Held(x) => x,
+            Coord::Above(lo) => lo + u.exp(),
+            Coord::Below(hi) => hi - u.exp(),
+            Coord::Between(lo, hi) => lo + (hi - lo) / (1.0 + (-u).exp()),
+        }
+    }
+
+    /// `dx/du`.
+    fn slope(self, u: f64) -> f64 {
+        match self {
+            Coord::Scaled(s) => s,
+            Coord::Held(_) => 0.0,
+            Coord::Above(_) => u.exp(),
+            Coord::Below(_) => -u.exp(),
+            Coord::Between(lo, hi) => {
+                let s = 1.0 / (1.0 + (-u).exp());
+                (hi - lo) * s * (1.0 - s)
+            }
+        }
     }
 }
 
@@ -332,6 +409,7 @@ pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitErr
     };
     let screen = thinned.as_ref().unwrap_or(&data);
     let n = screen.y.len();
+    let bounds: Vec<Bound> = law.params.iter().map(|p| p.bound).collect();
     // Stage 1, every start: closed-form linear parameters (variable projection), then LM on squared error.
     let stage1: Vec<Option<lm::LmResult>> = grid
         .par_iter()
@@ -339,9 +417,11 @@ pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitErr
             let mut x = x0.clone();
             let mut pred = vec![0.0; n];
             let mut ws = screen.batch.workspace();
-            let sse = start::solve_linear(&screen.batch, &mut ws, &linear, &screen.y, &mut x, &mut pred);
-            sse.is_finite()
-                .then(|| varpro::fit(&screen.batch, &screen.y, &linear, &x, SCREEN_TOL, SCREEN_EVALS))
+            let sse =
+                start::solve_linear(&screen.batch, &mut ws, &linear, &bounds, &screen.y, &mut x, &mut pred);
+            sse.is_finite().then(|| {
+                varpro::fit(&screen.batch, &screen.y, &linear, &bounds, &x, SCREEN_TOL, SCREEN_EVALS)
+            })
         })
         .collect();
     // Stage 1b: the `FINALISTS` screened runs with the lowest squared error continue to tight convergence.
@@ -356,7 +436,7 @@ pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitErr
         .par_iter()
         .filter_map(|&i| {
             let r = stage1[i].as_ref()?;
-            Some((i, varpro::fit(&data.batch, &data.y, &linear, &r.x, FINAL_TOL, 100 * (np + 1))))
+            Some((i, varpro::fit(&data.batch, &data.y, &linear, &bounds, &r.x, FINAL_TOL, 100 * (np + 1))))
         })
         .collect();
     let mut stage1 = stage1;
@@ -467,6 +547,11 @@ pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitErr
         }
     };
     check_finite(law, &data, &chosen.params)?;
+    let diagnosis = if opts.diagnose {
+        crate::diagnose::diagnose(law, &chosen.params, points)
+    } else {
+        Default::default()
+    };
     Ok(Fit {
         law: law.name.clone(),
         expr: law.source.clone(),
@@ -478,6 +563,8 @@ pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitErr
         huber: huber_sol.clone(),
         n_points: n,
         starts: grid.len(),
+        warnings: diagnosis.warnings,
+        condition: diagnosis.condition,
     })
 }
 

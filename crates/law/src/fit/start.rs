@@ -4,15 +4,16 @@
 //! With `m` nonlinear parameters and a budget of `starts`, the grid has `k` levels per parameter for the
 //! largest `k` with `k^m ≤ starts` (levels at the centres of `k` equal cells of the parameter's range, in
 //! log space when the range spans ≥ 100× with a positive low end); any remaining budget is filled with
-//! seeded uniform draws from the ranges. Linear parameters (see `expr::linear`) then get the least-squares
-//! solution for the loss given the nonlinear ones: `pred = c + G θ_lin`, where the columns of `G` are the
-//! exact Jacobian columns (the law is affine in them) and `c = pred - G θ_lin`.
+//! seeded uniform draws from the ranges. Ranges are first clipped to the parameters' bounds, so every start
+//! is feasible. Linear parameters (see `expr::linear`) then get the least-squares solution for the loss
+//! given the nonlinear ones, within their bounds (`fit::bounded`): `pred = c + G θ_lin`, where the columns
+//! of `G` are the exact Jacobian columns (the law is affine in them) and `c = pred - G θ_lin`.
 
 use nalgebra::{DMatrix, DVector};
 
 use super::rng::Rng;
 use crate::expr::batch::{Batch, Workspace};
-use crate::laws::Law;
+use crate::laws::{Bound, Law};
 
 /// Starting points before the linear solve: `starts` rows of `law.params.len()` values. Linear parameters
 /// sit at their range centres.
@@ -26,8 +27,9 @@ pub(crate) fn grid(law: &Law, linear: &[bool], starts: usize, seed: u64) -> Vec<
         k += 1;
     }
     let total = if m == 0 { 1 } else { k.pow(m as u32) };
+    let range: Vec<(f64, f64)> = specs.iter().map(|p| p.start_range()).collect();
     let level = |i: usize, j: usize| {
-        let (lo, hi) = (specs[i].lo, specs[i].hi);
+        let (lo, hi) = range[i];
         let t = (j as f64 + 0.5) / k as f64;
         if lo > 0.0 && hi / lo >= 100.0 {
             (lo.ln() + t * (hi / lo).ln()).exp()
@@ -35,7 +37,7 @@ pub(crate) fn grid(law: &Law, linear: &[bool], starts: usize, seed: u64) -> Vec<
             lo + t * (hi - lo)
         }
     };
-    let centre: Vec<f64> = specs.iter().map(|p| 0.5 * (p.lo + p.hi)).collect();
+    let centre: Vec<f64> = range.iter().map(|(lo, hi)| 0.5 * (lo + hi)).collect();
     let mut out = Vec::with_capacity(starts);
     for c in 0..total {
         let mut x = centre.clone();
@@ -50,19 +52,20 @@ pub(crate) fn grid(law: &Law, linear: &[bool], starts: usize, seed: u64) -> Vec<
     while m > 0 && out.len() < starts {
         let mut x = centre.clone();
         for &i in &nonlinear {
-            x[i] = specs[i].lo + rng.uniform() * (specs[i].hi - specs[i].lo);
+            x[i] = range[i].0 + rng.uniform() * (range[i].1 - range[i].0);
         }
         out.push(x);
     }
     out
 }
 
-/// Replaces the linear parameters of `x` by their least-squares values for targets `y`. Returns the
-/// half sum of squared residuals afterwards (infinite when the prediction is not finite).
+/// Replaces the linear parameters of `x` by their least-squares values for targets `y` within `bounds`.
+/// Returns the half sum of squared residuals afterwards (infinite when the prediction is not finite).
 pub(crate) fn solve_linear(
     batch: &Batch,
     ws: &mut Workspace,
     linear: &[bool],
+    bounds: &[Bound],
     y: &[f64],
     x: &mut [f64],
     pred: &mut [f64],
@@ -93,10 +96,12 @@ pub(crate) fn solve_linear(
     if !ata.iter().chain(atb.iter()).all(|v| v.is_finite()) {
         return f64::INFINITY;
     }
-    let Some(pinv) = pseudo_inverse(ata) else { return f64::INFINITY };
-    let theta = pinv * atb;
+    // In unit-norm coordinates θ' = θ · norm, so the bounds scale alike (norms are positive).
+    let lo: Vec<f64> = lin.iter().zip(&norms).map(|(&i, n)| bounds[i].lo * n).collect();
+    let hi: Vec<f64> = lin.iter().zip(&norms).map(|(&i, n)| bounds[i].hi * n).collect();
+    let Some(sol) = super::bounded::box_quadratic(&ata, &atb, &lo, &hi) else { return f64::INFINITY };
     for (a, &i) in lin.iter().enumerate() {
-        x[i] = theta[a] / norms[a];
+        x[i] = bounds[i].clamp(sol.theta[a] / norms[a]);
     }
     batch.values(x, ws, pred);
     finite_or_inf(sse(pred))
@@ -146,8 +151,15 @@ mod tests {
         let mut ws = batch.workspace();
         let mut x = vec![0.0, 0.0, 0.4];
         let mut pred = vec![0.0; rows.len()];
-        let sse = solve_linear(&batch, &mut ws, &law.expr.linear_mask(), &y, &mut x, &mut pred);
+        let free = [Bound::FREE; 3];
+        let sse = solve_linear(&batch, &mut ws, &law.expr.linear_mask(), &free, &y, &mut x, &mut pred);
         assert!(sse < 1e-20, "{sse}");
         assert!((x[0] - 2.0).abs() < 1e-9 && (x[1] - 30.0).abs() < 1e-8, "{x:?}");
+        // The same data with b ≤ 10: b sits on its bound, a is the best constant given it.
+        let bounded = [Bound::FREE, Bound { lo: 0.0, hi: 10.0 }, Bound::FREE];
+        let mut x = vec![0.0, 0.0, 0.4];
+        solve_linear(&batch, &mut ws, &law.expr.linear_mask(), &bounded, &y, &mut x, &mut pred);
+        let mean = y.iter().zip(&rows).map(|(y, r)| y - 10.0 / r[4].powf(0.4)).sum::<f64>() / y.len() as f64;
+        assert!(x[1] == 10.0 && (x[0] - mean).abs() < 1e-9, "{x:?}");
     }
 }

@@ -14,6 +14,7 @@ use nalgebra::DMatrix;
 
 use super::lm::LmResult;
 use crate::expr::batch::{Batch, Workspace};
+use crate::laws::Bound;
 
 struct Eval {
     /// Half sum of squared residuals at the projected point.
@@ -30,6 +31,7 @@ struct Projector<'a, 'b> {
     y: &'a [f64],
     lin: Vec<usize>,
     non: Vec<usize>,
+    bounds: &'a [Bound],
     ws: Workspace,
     pred: Vec<f64>,
 }
@@ -53,13 +55,25 @@ impl Projector<'_, '_> {
             return None; // a linear term vanishes on all the data: nothing to project on
         }
         let all = DMatrix::from_fn(k, k, |r, c| a[lin[r] * p + lin[c]] / (scale[r] * scale[c]));
-        let pinv = if k > 0 { super::start::pseudo_inverse(all)? } else { all };
-        let inv = |r: usize, c: usize| pinv[(r, c)] / (scale[r] * scale[c]);
+        let rhs = nalgebra::DVector::from_fn(k, |r, _| b[lin[r]] / scale[r]);
+        // The step Δ keeps θ + Δ in the bounds; scaled like the columns.
+        let lo: Vec<f64> = lin.iter().zip(&scale).map(|(&l, s)| (self.bounds[l].lo - x[l]) * s).collect();
+        let hi: Vec<f64> = lin.iter().zip(&scale).map(|(&l, s)| (self.bounds[l].hi - x[l]) * s).collect();
+        let sol = super::bounded::box_quadratic(&all, &rhs, &lo, &hi)?;
+        // The projection runs over the free linear parameters only (one held at a bound is a constant).
+        let free: Vec<usize> = (0..k).filter(|&r| sol.free[r]).collect();
+        let pos = |r: usize| free.iter().position(|&f| f == r);
+        let inv = |r: usize, c: usize| match (pos(r), pos(c)) {
+            (Some(u), Some(v)) => sol.pinv_free[(u, v)] / (scale[r] * scale[c]),
+            _ => 0.0,
+        };
         let mut x = x.to_vec();
         let mut delta = vec![0.0; k];
         for r in 0..k {
-            delta[r] = (0..k).map(|c| inv(r, c) * b[lin[c]]).sum();
-            x[lin[r]] += delta[r];
+            delta[r] = sol.theta[r] / scale[r];
+            let next = self.bounds[lin[r]].clamp(x[lin[r]] + delta[r]);
+            delta[r] = next - x[lin[r]];
+            x[lin[r]] = next;
         }
         // Residuals after the linear step, `pred + G Δ − y`, recomputed rather than expanded from A and b:
         // the expansion cancels catastrophically when Δ is large (far from the data's scale).
@@ -96,6 +110,7 @@ pub(crate) fn fit(
     batch: &Batch,
     y: &[f64],
     linear: &[bool],
+    bounds: &[Bound],
     x0: &[f64],
     tol: f64,
     max_evals: usize,
@@ -104,8 +119,20 @@ pub(crate) fn fit(
     let lin: Vec<usize> = (0..p).filter(|&i| linear[i]).collect();
     let non: Vec<usize> = (0..p).filter(|&i| !linear[i]).collect();
     let m = non.len();
-    let mut proj =
-        Projector { batch, y, lin, non: non.clone(), ws: batch.workspace(), pred: vec![0.0; y.len()] };
+    let mut proj = Projector {
+        batch,
+        y,
+        lin,
+        non: non.clone(),
+        bounds,
+        ws: batch.workspace(),
+        pred: vec![0.0; y.len()],
+    };
+    let lo: Vec<f64> = non.iter().map(|&i| bounds[i].lo).collect();
+    let hi: Vec<f64> = non.iter().map(|&i| bounds[i].hi).collect();
+    let bounded = non.iter().any(|&i| !bounds[i].is_free());
+    let x0: Vec<f64> = x0.iter().zip(bounds).map(|(x, b)| b.clamp(*x)).collect();
+    let x0 = x0.as_slice();
     let fail = |x: Vec<f64>, evals, reason: &str| LmResult {
         x,
         objective: f64::INFINITY,
@@ -148,12 +175,19 @@ pub(crate) fn fit(
                 r.converged = false;
                 return r;
             }
-            for j in 0..m {
-                for k in 0..m {
-                    chol[j * m + k] = cur.a[j * m + k] + if j == k { lambda * diag[j] } else { 0.0 };
+            let solved = if bounded {
+                let damping: Vec<f64> = diag.iter().map(|d| lambda * d).collect();
+                let xs: Vec<f64> = non.iter().map(|&i| cur.x[i]).collect();
+                super::bounded::projected_step(&cur.a, &cur.g, &damping, &xs, &lo, &hi, &mut chol, &mut step)
+            } else {
+                for j in 0..m {
+                    for k in 0..m {
+                        chol[j * m + k] = cur.a[j * m + k] + if j == k { lambda * diag[j] } else { 0.0 };
+                    }
                 }
-            }
-            if !super::lm_own::cholesky_solve(&mut chol, &cur.g, &mut step, m) {
+                super::lm_own::cholesky_solve(&mut chol, &cur.g, &mut step, m)
+            };
+            if !solved {
                 if lambda.is_nan() || lambda >= 1e30 {
                     return LmResult {
                         x: cur.x,
@@ -230,10 +264,19 @@ mod tests {
         let linear = e.linear_mask();
         assert_eq!(linear, [false, true, false, true, false, true]);
         let x0 = [0.4, 1.0, 0.25, 1.0, 0.25, 0.0];
-        let vp = fit(&batch, &y, &linear, &x0, 1e-10, 500);
+        let vp = fit(&batch, &y, &linear, &[Bound::FREE; 6], &x0, 1e-10, 500);
         assert!(vp.converged, "{}", vp.reason);
         let full = super::super::lm_own::levenberg_marquardt(&batch, &y, &vp.x, 1e-12);
         assert!(vp.objective <= full.objective * (1.0 + 1e-6), "{} vs {}", vp.objective, full.objective);
         assert!(vp.evaluations < 40, "{} evaluations", vp.evaluations);
+        // Bounds that the unbounded optimum violates: g ≤ 0.3 (truth 0.5) and b ≥ 0 hold.
+        let mut bounds = [Bound::FREE; 6];
+        bounds[0] = Bound { lo: -1.0, hi: 0.3 };
+        bounds[3] = Bound { lo: 0.0, hi: f64::INFINITY };
+        let b = fit(&batch, &y, &linear, &bounds, &x0, 1e-10, 500);
+        assert!(b.converged, "{}", b.reason);
+        assert!(b.x[0] <= 0.3 && b.x[3] >= 0.0, "{:?}", b.x);
+        assert_eq!(b.x[0], 0.3, "the exponent rests on its bound");
+        assert!(b.objective >= vp.objective);
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use p2law_law::{evaluate, Curves, FitOptions, Holdout, Law, Metrics};
+use p2law_law::{evaluate, BaselineScore, Curves, FitOptions, FitWarning, Holdout, Law, Metrics};
 use serde::Serialize;
 
 /// Group name for runs without a `method` label.
@@ -106,6 +106,15 @@ pub struct LawScore {
     /// Why the fit or scoring failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the law engine's checks found on the fit ([`p2law_law::diagnose`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<FitWarning>,
+    /// Condition number of the fit's Jacobian.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<f64>,
+    /// In a protocol: whether the held-out rmse is below every baseline's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beats_baselines: Option<bool>,
     /// Parameter values in the law's order (for predictions).
     #[serde(skip)]
     pub values: Vec<f64>,
@@ -125,6 +134,9 @@ pub struct GroupFits {
     pub distinct_rho: usize,
     pub distinct_n0: usize,
     pub laws: Vec<LawScore>,
+    /// `p2` fitted without its bounds: what the data say by themselves (β > 0 means they fall with `d`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p2_unbounded: Option<LawScore>,
 }
 
 /// Every law on one protocol's split of one group, or why the protocol could not run.
@@ -135,6 +147,8 @@ pub struct ProtocolResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
     pub laws: Vec<LawScore>,
+    /// Held-out scores of the baselines that apply to this split ([`p2law_law::baselines`]).
+    pub baselines: BTreeMap<String, BaselineScore>,
 }
 
 /// Fits every law in `laws` to `group` with an optional holdout; failures are recorded, not raised.
@@ -153,12 +167,16 @@ pub fn score_laws(
                     .iter()
                     .map(|p| (p.loss(), law.predict(&ev.fit.params, &p.vars)))
                     .collect();
+                let best = ev.baselines.values().map(|b| b.rmse).fold(f64::INFINITY, f64::min);
                 LawScore {
                     law: law.name.clone(),
                     params: Some(ev.fit.names.iter().cloned().zip(ev.fit.params.iter().copied()).collect()),
                     fit: Some(ev.metrics.fit),
                     holdout: ev.metrics.holdout,
                     error: None,
+                    warnings: ev.fit.warnings.clone(),
+                    condition: ev.fit.condition,
+                    beats_baselines: ev.metrics.holdout.filter(|_| best.is_finite()).map(|m| m.rmse < best),
                     values: ev.fit.params.clone(),
                     held,
                 }
@@ -169,6 +187,9 @@ pub fn score_laws(
                 fit: None,
                 holdout: None,
                 error: Some(e.to_string()),
+                warnings: Vec::new(),
+                condition: None,
+                beats_baselines: None,
                 values: Vec::new(),
                 held: Vec::new(),
             },
@@ -186,22 +207,31 @@ pub fn fit_group(laws: &[Law], group: &Group, opts: &FitOptions) -> GroupFits {
         distinct_rho: distinct(group, |r| r.rho, 1e-2),
         distinct_n0: distinct(group, |r| r.n0, 1e-2),
         laws: score_laws(laws, group, None, opts),
+        p2_unbounded: Law::builtin("p2")
+            .ok()
+            .filter(|_| laws.iter().any(|l| l.name == "p2" && l.is_bounded()))
+            .and_then(|p2| score_laws(&[p2.unbounded()], group, None, opts).pop()),
     }
 }
 
 /// Every law on one protocol of `group`, unless the group cannot support it.
 pub fn run_protocol(laws: &[Law], group: &Group, spec: &str, opts: &FitOptions) -> ProtocolResult {
-    let result = |skipped, laws| ProtocolResult {
+    let result = |skipped, laws, baselines| ProtocolResult {
         group: group.name.clone(),
         protocol: spec.to_string(),
         skipped,
         laws,
+        baselines,
     };
     if let Some(reason) = cannot_run(group, spec) {
-        return result(Some(reason), Vec::new());
+        return result(Some(reason), Vec::new(), BTreeMap::new());
     }
     let holdout = Holdout::parse(spec).expect("the protocol specs parse");
-    result(None, score_laws(laws, group, Some(&holdout), opts))
+    let baselines = holdout
+        .split(&group.curves)
+        .map(|s| p2law_law::baselines(&group.curves, &s.is_held))
+        .unwrap_or_default();
+    result(None, score_laws(laws, group, Some(&holdout), opts), baselines)
 }
 
 /// How many distinct values `value` takes over the group's runs, counting those within a relative `tol`

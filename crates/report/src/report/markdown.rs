@@ -31,20 +31,74 @@ fn best_by(laws: &[LawScore], key: impl Fn(&Metrics) -> Option<f64>) -> Option<&
         .map(|(_, s)| s)
 }
 
-/// The findings first: how well `p2` fits each group and whether it is the best law there, how well it
-/// predicts held-out data, and which of the paper's trends these data bear out.
+/// What the report says of `p2` on one group, from its fit's warnings and its held-out tests against the
+/// baselines: a fit is called a description of the data only when it means what the law says (the loss
+/// falls with `d`, levels off, stays above L0) and beats every baseline on every protocol that ran.
+pub fn p2_verdict(r: &Report, group: &str) -> String {
+    let Some(g) = r.fits.iter().find(|g| g.group == group) else { return "not fitted".into() };
+    let Some(p2) = g.laws.iter().find(|s| s.law == "p2") else { return "not fitted".into() };
+    if p2.fit.is_none() {
+        return format!("p2 fit failed: {}", one_line(p2));
+    }
+    let mut unphysical: Vec<String> =
+        p2.warnings.iter().filter(|w| w.kind.is_unphysical()).map(|w| w.kind.name().to_string()).collect();
+    for w in p2.warnings.iter().filter(|w| w.kind == p2law_law::WarningKind::AtBound) {
+        if w.message.starts_with("beta ") || w.message.starts_with("dc ") {
+            unphysical.push(format!(
+                "{} on its bound (no recovery with d)",
+                &w.message[..w.message.find(' ').unwrap_or(0)]
+            ));
+        }
+    }
+    let tests: Vec<(&str, Option<bool>)> = r
+        .protocols
+        .iter()
+        .filter(|p| p.group == group && p.skipped.is_none())
+        .map(|p| (p.protocol.as_str(), p.laws.iter().find(|s| s.law == "p2").and_then(|s| s.beats_baselines)))
+        .collect();
+    let lost: Vec<String> =
+        tests.iter().filter(|(_, b)| *b != Some(true)).map(|(spec, _)| format!("`{spec}`")).collect();
+    let mut verdict = if !unphysical.is_empty() {
+        format!("**not described by the law** ({})", unphysical.join(", "))
+    } else if !lost.is_empty() {
+        format!("fits, but a baseline predicts {} as well or better", lost.join(", "))
+    } else if tests.is_empty() {
+        "fits; no held-out test could run".into()
+    } else {
+        "described: beats every baseline on held-out data".into()
+    };
+    let trends: Vec<&str> = p2
+        .warnings
+        .iter()
+        .filter_map(|w| match w.kind {
+            p2law_law::WarningKind::RhoOrder => Some("rate order reversed"),
+            p2law_law::WarningKind::N0Order => Some("size order reversed"),
+            _ => None,
+        })
+        .collect();
+    if !trends.is_empty() {
+        verdict.push_str(&format!("; {}", trends.join(", ")));
+    }
+    verdict
+}
+
+/// The findings first: whether `p2` describes each group (its checks and its held-out tests against the
+/// baselines), how well it fits the curves' shapes, which law is best, and which of the paper's trends
+/// these data bear out.
 fn summary(md: &mut String, r: &Report) {
+    let _ = writeln!(md, "## Summary\n");
     let _ = writeln!(
         md,
-        "## Summary
-"
+        "Held-out cells: p2's mape / the best baseline's mape (✓ when p2's held-out rmse beats every \
+         baseline's). r2 (within): r2 of the curves' shapes, each run's mean removed — pooled r2 mostly \
+         measures the gaps between runs.\n"
     );
     let _ = writeln!(
         md,
-        "| group | runs | p2 r2 | p2 asd | best law by huber | p2 held-out mape: {} |",
+        "| group | runs | p2 r2 | p2 r2 (within) | p2 verdict | best law by huber | {} |",
         PROTOCOLS.map(|(spec, _)| format!("`{spec}`")).join(" | ")
     );
-    let _ = writeln!(md, "|---|---|---|---|---|{}", "---|".repeat(PROTOCOLS.len()));
+    let _ = writeln!(md, "|---|---|---|---|---|---|{}", "---|".repeat(PROTOCOLS.len()));
     for g in &r.fits {
         let p2 = g.laws.iter().find(|s| s.law == "p2").and_then(|s| s.fit.as_ref());
         let best = best_by(&g.laws, |m| Some(m.huber)).map_or("none".to_string(), |s| s.law.clone());
@@ -52,19 +106,29 @@ fn summary(md: &mut String, r: &Report) {
             .iter()
             .map(|(spec, _)| {
                 let p = r.protocols.iter().find(|p| p.group == g.group && p.protocol == *spec);
-                match p.and_then(|p| p.laws.iter().find(|s| s.law == "p2")) {
-                    Some(s) => s.holdout.as_ref().map_or("failed".into(), |m| num(Some(m.mape), 3)),
+                let Some(p) = p.filter(|p| p.skipped.is_none()) else { return "not run".into() };
+                let base = p.baselines.values().map(|b| b.mape).fold(f64::INFINITY, f64::min);
+                match p.laws.iter().find(|s| s.law == "p2") {
+                    Some(s) => s.holdout.as_ref().map_or("failed".into(), |m| {
+                        let mark = if s.beats_baselines == Some(true) { "✓" } else { "✗" };
+                        format!(
+                            "{} / {} {mark}",
+                            num(Some(m.mape), 3),
+                            num(base.is_finite().then_some(base), 3)
+                        )
+                    }),
                     None => "not run".into(),
                 }
             })
             .collect();
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             g.group,
             g.n_runs,
             num(p2.and_then(|m| m.r2), 4),
-            num(p2.and_then(|m| m.asd), 3),
+            num(p2.and_then(|m| m.r2_within), 4),
+            p2_verdict(r, &g.group),
             best,
             held.join(" | ")
         );
@@ -121,12 +185,13 @@ fn inputs(md: &mut String, r: &Report) {
     let _ = writeln!(md, "- laws: {}; {} starts per fit, seed {}\n", r.laws.join(", "), r.starts, r.seed);
 }
 
-const METRIC_HEADER: &str = "| r2 | huber | asd | asd_log | rmse | mape |";
+const METRIC_HEADER: &str = "| r2 | r2 (within) | huber | asd | asd_log | rmse | mape |";
 
 fn metric_cells(m: &Metrics) -> String {
     format!(
-        "| {} | {} | {} | {} | {} | {} |",
+        "| {} | {} | {} | {} | {} | {} | {} |",
         num(m.r2, 5),
+        num(m.r2_within, 4),
         num(Some(m.huber), 3),
         num(m.asd, 3),
         num(m.asd_log, 3),
@@ -139,34 +204,50 @@ fn fits(md: &mut String, r: &Report) {
     let _ = writeln!(md, "## Fits on all points\n");
     for g in &r.fits {
         let _ = writeln!(md, "### {} ({} runs, {} points)\n", g.group, g.n_runs, g.n_points);
-        let _ = writeln!(md, "| law {METRIC_HEADER}\n|---|---|---|---|---|---|---|");
+        let _ = writeln!(md, "| law {METRIC_HEADER}\n|---|---|---|---|---|---|---|---|");
         for s in &g.laws {
             match &s.fit {
                 Some(m) => {
                     let _ = writeln!(md, "| {} {}", s.law, metric_cells(m));
                 }
                 None => {
-                    let _ = writeln!(md, "| {} | fit failed: {} | | | | | |", s.law, one_line(s));
+                    let _ = writeln!(md, "| {} | fit failed: {} | | | | | | |", s.law, one_line(s));
                 }
             }
         }
-        if let Some(p) = g.laws.iter().find(|s| s.law == "p2").and_then(|s| s.params.as_ref()) {
-            let params: Vec<String> = p.iter().map(|(k, v)| format!("{k} = {}", num(Some(*v), 4))).collect();
-            let _ = writeln!(md, "\np2 parameters: {}", params.join(", "));
-            let mut unidentified = Vec::new();
-            if g.distinct_rho < 2 {
-                unidentified.push("`gamma` (one pruning rate: it only rescales `nc`, `dc`, `e`)");
+        if let Some(p2) = g.laws.iter().find(|s| s.law == "p2") {
+            if let Some(p) = &p2.params {
+                let params: Vec<String> =
+                    p.iter().map(|(k, v)| format!("{k} = {}", num(Some(*v), 4))).collect();
+                let cond = p2.condition.map(|c| format!(" (Jacobian condition number {})", num(Some(c), 3)));
+                let _ = writeln!(md, "\np2 parameters: {}{}", params.join(", "), cond.unwrap_or_default());
             }
-            if g.distinct_n0 < 2 {
-                unidentified.push("`delta` and `alpha` (one model size)");
+            for w in &p2.warnings {
+                let _ = writeln!(md, "\n- p2 warning, {}: {}", w.kind.name(), w.message.replace('|', "/"));
             }
-            if !unidentified.is_empty() {
-                let _ = writeln!(
-                    md,
-                    "\nNot identifiable from these runs, so their values (and those they trade against) are \
-                     arbitrary; the fitted curves are not: {}.",
-                    unidentified.join("; ")
-                );
+        }
+        if let Some(u) = &g.p2_unbounded {
+            match &u.params {
+                Some(p) => {
+                    let get = |k: &str| p.get(k).copied();
+                    let (beta, dc) = (get("beta"), get("dc"));
+                    let falls = matches!((beta, dc), (Some(b), Some(c)) if b > 0.0 && c > 0.0);
+                    let _ = writeln!(
+                        md,
+                        "\nWithout bounds, p2 fits beta = {} and dc = {} (r2 {}): {}",
+                        num(beta, 4),
+                        num(dc, 4),
+                        num(u.fit.as_ref().and_then(|m| m.r2), 4),
+                        if falls {
+                            "the data slope down and level off by themselves."
+                        } else {
+                            "left free, the law does not fall with d and level off on these data."
+                        }
+                    );
+                }
+                None => {
+                    let _ = writeln!(md, "\nWithout bounds, the p2 fit failed: {}", one_line(u));
+                }
             }
         }
         md.push('\n');
@@ -179,6 +260,13 @@ fn protocols(md: &mut String, r: &Report) {
         let _ = writeln!(md, "- `{spec}`: {what}");
     }
     md.push('\n');
+    let _ = writeln!(
+        md,
+        "Baselines (what a law must beat): `last-value` carries each run's last fitted loss forward (a \
+         held-out run's own first point when it has none); `log-linear` extends a straight line in ln d \
+         through each run's fitted points; `nearest-run` shifts the nearest fitted run's curve (by size and \
+         rate) to the held-out run's first point.\n"
+    );
     for g in &r.fits {
         let _ = writeln!(md, "### {}\n", g.group);
         let runs: Vec<_> = r.protocols.iter().filter(|p| p.group == g.group).collect();
@@ -189,25 +277,42 @@ fn protocols(md: &mut String, r: &Report) {
             .iter()
             .filter(|p| p.skipped.is_none())
             .flat_map(|p| {
-                p.laws.iter().map(|s| match &s.holdout {
+                let laws = p.laws.iter().map(|s| match &s.holdout {
                     Some(m) => format!(
-                        "| `{}` | {} | {} | {} | {} |",
+                        "| `{}` | {} | {} | {} | {} | {} |",
                         p.protocol,
                         s.law,
                         num(Some(m.mape), 3),
                         num(m.r2, 4),
-                        num(Some(m.rmse), 3)
+                        num(Some(m.rmse), 3),
+                        match s.beats_baselines {
+                            Some(true) => "yes",
+                            Some(false) => "**no**",
+                            None => "",
+                        }
                     ),
-                    None => format!("| `{}` | {} | failed: {} | | |", p.protocol, s.law, one_line(s)),
-                })
+                    None => format!("| `{}` | {} | failed: {} | | | |", p.protocol, s.law, one_line(s)),
+                });
+                let baselines = p.baselines.iter().map(|(name, b)| {
+                    format!(
+                        "| `{}` | *baseline: {name}* | {} | | {} | |",
+                        p.protocol,
+                        num(Some(b.mape), 3),
+                        num(Some(b.rmse), 3)
+                    )
+                });
+                laws.chain(baselines).collect::<Vec<_>>()
             })
             .collect();
         if !rows.is_empty() {
             if runs.iter().any(|p| p.skipped.is_some()) {
                 md.push('\n');
             }
-            let _ = writeln!(md, "| protocol | law | held-out mape | held-out r2 | held-out rmse |");
-            let _ = writeln!(md, "|---|---|---|---|---|\n{}", rows.join("\n"));
+            let _ = writeln!(
+                md,
+                "| protocol | law | held-out mape | held-out r2 | held-out rmse | beats every baseline |"
+            );
+            let _ = writeln!(md, "|---|---|---|---|---|---|\n{}", rows.join("\n"));
         }
         md.push('\n');
     }
