@@ -6,8 +6,10 @@
 //! atomically. Text is drawn with a bundled DejaVu Sans (see [`font`]), so plots look the same on every machine
 //! and need no system font libraries.
 
+mod fit_layout;
 pub mod fit_plot;
 pub mod font;
+mod marker;
 pub mod report;
 pub mod residuals;
 mod save;

@@ -3,19 +3,26 @@
 use p2law_law::{Curves, Point, Run, Var};
 use p2law_report::{plot_fit, ReportError};
 
-/// Three runs from `l0 + (1/rho)^0.3 · (20 / d^0.25 + 0.1)`, with a small deterministic wiggle as noise.
+/// Five runs of two sizes and two methods from `l0 + (1/rho)^0.3 · (20 / d^0.25 + 0.1)`, with a small
+/// deterministic wiggle as noise; the last two points of each run held out.
 fn curves() -> (Curves, Vec<bool>) {
     let mut c = Curves::default();
     let mut held = Vec::new();
-    for (r, (name, rho)) in
-        [("depth ρ=0.25", 0.25), ("depth ρ=0.375", 0.375), ("width ρ=0.5", 0.5)].into_iter().enumerate()
-    {
-        c.runs.push(Run { name: name.into(), n0: 1.2e9, rho, l0: 2.3, ..Run::default() });
+    let runs = [
+        ("depth", 1.2e9, 0.25),
+        ("depth", 1.2e9, 0.375),
+        ("width", 1.2e9, 0.5),
+        ("depth", 3e8, 0.25),
+        ("width", 3e8, 0.25),
+    ];
+    for (r, (method, n0, rho)) in runs.into_iter().enumerate() {
+        let name = format!("{method} n0={n0:e} rho={rho}");
+        c.runs.push(Run { name, n0, rho, l0: 2.3, method: Some(method.into()), ..Run::default() });
         for k in 0..12 {
             let d = 5e7 * 1.5f64.powi(k);
             let wiggle = 0.01 * ((k * 7) as f64 + (r * 3) as f64).sin();
             let loss = law(rho, d) + wiggle;
-            c.points.push(Point { run: r, vars: [1.2e9, 1.2e9 * (1.0 - rho), rho, 2.3, d, loss] });
+            c.points.push(Point { run: r, vars: [n0, n0 * (1.0 - rho), rho, 2.3, d, loss] });
             held.push(k >= 10);
         }
     }
@@ -39,7 +46,13 @@ fn writes_png_and_svg() {
     assert!(bytes.len() > 10_000, "PNG is {} bytes", bytes.len());
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     let text = std::fs::read_to_string(&svg).unwrap();
-    assert!(text.starts_with("<svg") && text.contains("depth ρ=0.25") && text.contains("held out"));
+    assert!(text.starts_with("<svg"));
+    // A panel per size, smallest first; the legend names each rate once, both methods and both line styles.
+    let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("{s:?} in the SVG"));
+    assert!(at("N0 = 3.0e8") < at("N0 = 1.2e9"));
+    for label in ["ρ = 0.25", "ρ = 0.375", "ρ = 0.5", "depth", "width", "extrapolated", "held out"] {
+        assert_eq!(text.matches(&format!(">\n{label}\n<")).count(), 1, "{label}");
+    }
     // Only the two plots: no temporary files left behind.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     // To look at the plots: P2LAW_KEEP_PLOTS=/some/dir cargo test -p p2law-report

@@ -115,10 +115,13 @@ fn compare_ranks_p2_above_the_pruned_size_rival() {
 fn a_custom_law_expression_fits() {
     let dir = tempfile::tempdir().unwrap();
     let curves = synth(dir.path());
+    let plot = dir.path().join("fit.svg");
     let fit = ok_json(&[
         "fit",
         "--data",
         &curves,
+        "--plot",
+        plot.to_str().unwrap(),
         "--law-expr",
         "l0 + a/d^b + c",
         "--param",
@@ -133,6 +136,10 @@ fn a_custom_law_expression_fits() {
     ]);
     assert_eq!(fit["law"], "custom");
     assert!(fit["params"]["b"].as_f64().unwrap() > 0.0);
+    // --plot takes an .svg too: one panel per model size of `synth`'s curves (1e8, 3e8, 1e9).
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("custom law"));
+    assert_eq!(svg.matches("N0 = ").count(), 3, "a panel per size");
 }
 
 #[test]

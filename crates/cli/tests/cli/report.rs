@@ -87,11 +87,22 @@ fn report_on_synthetic_curves_recovers_the_law() {
         assert!(names.contains(&want), "{want} in {names:?}");
     }
     assert_eq!(names.len(), 6);
-    for name in names {
+    for (name, figure) in names.into_iter().zip(figures) {
         let png = std::fs::read(out_dir.join(name)).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}");
         assert!(md.contains(&format!("]({name})")), "report.md links {name}");
+        // The same figure as SVG beside it, listed and linked.
+        let svg = figure["svg"].as_str().unwrap();
+        assert_eq!(svg, name.replace(".png", ".svg"));
+        assert!(std::fs::read_to_string(out_dir.join(svg)).unwrap().starts_with("<svg"), "{svg}");
+        assert!(md.contains(&format!("]({svg})")), "report.md links {svg}");
     }
+    // Nothing else: every image the report writes is listed.
+    let images = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "png" || x == "svg"))
+        .count();
+    assert_eq!(images, 12);
 }
 
 #[test]

@@ -1,10 +1,10 @@
 //! The report's figures, drawn with this crate's plots and named in [`FigureRef`]s (file names relative to the
-//! report directory):
-//! - `curves_<group>.png`: each method's loss curves with its fitted `p2` law over them;
-//! - `predicted_vs_observed.png`: held-out points of the three protocols, pooled `p2` fits;
-//! - `residuals.png`: observed − predicted loss of the pooled `p2` fit against `d`, one colour per method
+//! report directory). Each is written twice, as `<name>.png` and `<name>.svg` (for papers and slides):
+//! - `curves_<group>`: each method's loss curves with its fitted `p2` law over them, a panel per model size;
+//! - `predicted_vs_observed`: held-out points of the three protocols, pooled `p2` fits;
+//! - `residuals`: observed − predicted loss of the pooled `p2` fit against `d`, one series per method
 //!   (per family and method when there are several families);
-//! - `loss_vs_rho.png`, `loss_vs_n0.png`: each run's last evaluated loss against its rate / size.
+//! - `loss_vs_rho`, `loss_vs_n0`: each run's last evaluated loss against its rate / size.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,15 +14,29 @@ use serde::Serialize;
 
 use super::fits::{is_pooled, label_fn, Group};
 use super::{BuildError, Report};
-use crate::{plot_fit, plot_predicted_vs_observed, plot_residuals, plot_trend, Series};
+use crate::{plot_fit, plot_predicted_vs_observed, plot_residuals, plot_trend, style, ReportError, Series};
 
 /// A figure written into the report directory.
 #[derive(Debug, Clone, Serialize)]
 pub struct FigureRef {
     pub kind: String,
-    /// File name inside the report directory.
+    /// File name of the PNG inside the report directory.
     pub file: String,
+    /// File name of the same figure as SVG, beside the PNG.
+    pub svg: String,
     pub caption: String,
+}
+
+/// Draws one figure as `<stem>.png` and `<stem>.svg` in `dir`; returns the two file names.
+fn png_and_svg(
+    dir: &Path,
+    stem: &str,
+    draw: impl Fn(&Path) -> Result<(), ReportError>,
+) -> Result<(String, String), ReportError> {
+    let (png, svg) = (format!("{stem}.png"), format!("{stem}.svg"));
+    draw(&dir.join(&png))?;
+    draw(&dir.join(&svg))?;
+    Ok((png, svg))
 }
 
 /// Draws every figure `report` can support into `dir`.
@@ -33,19 +47,21 @@ pub fn draw_all(
     dir: &Path,
 ) -> Result<Vec<FigureRef>, BuildError> {
     let mut out = Vec::new();
-    let mut add =
-        |kind: &str, file: String, caption: String| out.push(FigureRef { kind: kind.into(), file, caption });
+    let mut add = |kind: &str, (file, svg): (String, String), caption: String| {
+        out.push(FigureRef { kind: kind.into(), file, svg, caption })
+    };
     let several = groups.len() > 1;
     for (group, fits) in groups.iter().zip(&report.fits) {
         if several && is_pooled(&group.name) {
             continue;
         }
         let Some(score) = fits.laws.iter().find(|s| s.law == p2.name && s.error.is_none()) else { continue };
-        let file = format!("curves_{}.png", slug(&group.name));
         let predict = |p: &Point| p2.predict(&score.values, &p.vars);
         let title = format!("{}: loss curves and the fitted P² law", group.name);
-        plot_fit(&group.curves, &[], &predict, &dir.join(&file), &title)?;
-        add("curves", file, format!("Loss curves of method {} with the p2 law fitted to them", group.name));
+        let files = png_and_svg(dir, &format!("curves_{}", slug(&group.name)), |path| {
+            plot_fit(&group.curves, &[], &predict, path, &title)
+        })?;
+        add("curves", files, format!("Loss curves of method {} with the p2 law fitted to them", group.name));
     }
 
     let pooled = groups.last().expect("at least one group");
@@ -59,15 +75,12 @@ pub fn draw_all(
         })
         .collect();
     if !held.is_empty() {
-        let file = "predicted_vs_observed.png".to_string();
-        plot_predicted_vs_observed(
-            &held,
-            &dir.join(&file),
-            "held-out points: p2 prediction against observed",
-        )?;
+        let files = png_and_svg(dir, "predicted_vs_observed", |path| {
+            plot_predicted_vs_observed(&held, path, "held-out points: p2 prediction against observed")
+        })?;
         add(
             "predicted_vs_observed",
-            file,
+            files,
             format!("Held-out points of each protocol ({} group), p2 fitted without them", pooled.name),
         );
     }
@@ -83,41 +96,40 @@ pub fn draw_all(
         }
         let series: Vec<Series> =
             by_method.into_iter().map(|(name, points)| Series { name, points }).collect();
-        let file = "residuals.png".to_string();
-        plot_residuals(&series, &dir.join(&file), "residuals of the pooled p2 fit")?;
-        add("residuals", file, "Observed − predicted loss of the pooled p2 fit against tokens".into());
+        let files = png_and_svg(dir, "residuals", |path| {
+            plot_residuals(&series, path, "residuals of the pooled p2 fit")
+        })?;
+        add("residuals", files, "Observed − predicted loss of the pooled p2 fit against tokens".into());
     }
 
-    // Last evaluated loss of every run, grouped for the two trend plots.
+    // Last evaluated loss of every run, grouped for the two trend plots; series by label, then by the
+    // setting's value (the bits of a positive float order as the float does).
     let curves = &report.inputs.curves;
-    let mut vs_rho: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    let mut vs_n0: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    type Groups = BTreeMap<(String, u64), (String, Vec<(f64, f64)>)>;
+    let (mut vs_rho, mut vs_n0): (Groups, Groups) = (BTreeMap::new(), BTreeMap::new());
     for (run, idx) in curves.runs.iter().zip(curves.points_by_run()) {
         let Some(&last) = idx.last() else { continue };
         let loss = curves.points[last].loss();
         let m = label(run);
-        vs_rho.entry(format!("{m} n0={:e}", run.n0)).or_default().push((run.rho, loss));
+        let name = format!("{m}, N0 = {}", style::count_label(run.n0));
+        vs_rho.entry((m.clone(), run.n0.to_bits())).or_insert((name, Vec::new())).1.push((run.rho, loss));
         // Models of one nominal rate together: whole layers make the achieved rate differ by model.
-        vs_n0
-            .entry(format!("{m} rho={}", run.rho_target.unwrap_or(run.rho)))
-            .or_default()
-            .push((run.n0, loss));
+        let rate = run.rho_target.unwrap_or(run.rho);
+        let name = format!("{m}, ρ = {}", style::short_number(rate, 3));
+        vs_n0.entry((m, rate.to_bits())).or_insert((name, Vec::new())).1.push((run.n0, loss));
     }
-    let series = |map: BTreeMap<String, Vec<(f64, f64)>>| -> Vec<Series> {
-        map.into_iter().map(|(name, points)| Series { name, points }).collect()
+    let series = |map: Groups| -> Vec<Series> {
+        map.into_values().map(|(name, points)| Series { name, points }).collect()
     };
-    let file = "loss_vs_rho.png".to_string();
-    plot_trend(
-        &series(vs_rho),
-        &dir.join(&file),
-        "final loss against pruning rate",
-        "pruning rate rho",
-        false,
-    )?;
-    add("loss_vs_rho", file, "Each run's last evaluated loss against its pruning rate".into());
-    let file = "loss_vs_n0.png".to_string();
-    plot_trend(&series(vs_n0), &dir.join(&file), "final loss against model size", "n0 (log scale)", true)?;
-    add("loss_vs_n0", file, "Each run's last evaluated loss against its size before pruning".into());
+    let (vs_rho, vs_n0) = (series(vs_rho), series(vs_n0));
+    let files = png_and_svg(dir, "loss_vs_rho", |path| {
+        plot_trend(&vs_rho, path, "final loss against pruning rate", "pruning rate ρ", false)
+    })?;
+    add("loss_vs_rho", files, "Each run's last evaluated loss against its pruning rate".into());
+    let files = png_and_svg(dir, "loss_vs_n0", |path| {
+        plot_trend(&vs_n0, path, "final loss against model size", "N0 (log scale)", true)
+    })?;
+    add("loss_vs_n0", files, "Each run's last evaluated loss against its size before pruning".into());
     Ok(out)
 }
 

@@ -396,7 +396,11 @@ fn trends(md: &mut String, r: &Report) {
 fn figures(md: &mut String, r: &Report) {
     let _ = writeln!(md, "## Figures\n");
     for f in &r.figures {
-        let _ = writeln!(md, "- [{}]({}): {}\n\n  ![{}]({})\n", f.file, f.file, f.caption, f.kind, f.file);
+        let _ = writeln!(
+            md,
+            "- [{}]({}) ([SVG]({})): {}\n\n  ![{}]({})\n",
+            f.file, f.file, f.svg, f.caption, f.kind, f.file
+        );
     }
 }
 

@@ -1,7 +1,7 @@
 //! `p2law report`: everything the law engine says about a directory of post-training runs, in one place.
 //!
 //! Input: a runs directory (or curve file; see [`inputs`]). Output, in a directory: `report.md` (for people),
-//! `report.json` (the same [`Report`], for programs) and PNG figures. Steps:
+//! `report.json` (the same [`Report`], for programs) and the figures (PNG and SVG). Steps:
 //! 1. group runs by pruning method, plus all methods pooled ([`fits::groups`]);
 //! 2. fit `p2` and every rival built-in law to each group and score them (r2, huber, asd, asd_log, rmse, mape);
 //! 3. the paper's generalization protocols per group — `data:0.2`, `largest-n0`, `highest-rho` — held-out
