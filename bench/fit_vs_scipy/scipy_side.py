@@ -3,7 +3,8 @@
 (a) one Levenberg-Marquardt fit of p2 from lm_start.csv: scipy.optimize.curve_fit(method="lm") with the
     analytic Jacobian (MINPACK lmder, default tolerances);
 (b) the robust fit: sum of Huber(delta=1e-3) on ln(loss) - ln(pred), scipy.optimize.minimize(
-    method="L-BFGS-B", jac=True) with the analytic gradient from every row of starts.csv; best kept.
+    method="L-BFGS-B", jac=True) with the analytic gradient and p2's bounds (the same as
+    crates/law/src/laws.rs) from every row of starts.csv; best kept.
 Prints JSON with wall and CPU seconds and objectives.  Usage: python scipy_side.py DIR
 """
 import csv
@@ -15,6 +16,8 @@ import numpy as np
 from scipy.optimize import curve_fit, minimize
 
 DELTA = 1e-3
+# p2's parameter bounds in the law crate (gamma, delta, nc, alpha, dc, beta, e); None is an open side.
+BOUNDS = [(-4, 4), (-1, 1), (None, None), (-2, 2), (0, None), (0, 2), (None, None)]
 
 
 def load(d):
@@ -74,7 +77,7 @@ def main(d):
     best, evals, failed = None, 0, 0
     for s in starts:
         with np.errstate(all="ignore"):
-            res = minimize(huber_obj, s, args=(x, ln_y), jac=True, method="L-BFGS-B")
+            res = minimize(huber_obj, s, args=(x, ln_y), jac=True, method="L-BFGS-B", bounds=BOUNDS)
         evals += res.nfev
         if not np.isfinite(res.fun):
             failed += 1
