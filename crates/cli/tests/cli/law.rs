@@ -152,6 +152,9 @@ fn bad_inputs_fail_with_one_line_naming_the_problem() {
     assert!(err.contains("column"), "{err}");
     let err = error_of(&["fit", "--data", dir.path().join("missing.csv").to_str().unwrap()]);
     assert!(err.contains("missing.csv"), "{err}");
+    // The same file twice repeats every (run, d): an error naming both rows, not a silent merge.
+    let err = error_of(&["fit", "--data", &curves, &curves]);
+    assert!(err.contains("curves.csv:2: run \"n0=1e8 rho=0.2\" has d = 10000000 twice (first at "), "{err}");
 
     let not_a_fit = dir.path().join("nofit.json");
     std::fs::write(&not_a_fit, "{\"law\": 1}").unwrap();
