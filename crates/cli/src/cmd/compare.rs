@@ -1,11 +1,12 @@
 //! `p2law compare`: fit several laws to the same curves and put their scores side by side (model selection).
+//! The built-ins named by `--laws`, then a law of the user's own (`--law-expr`, named `custom`) beside them.
 
 use clap::Parser;
 use p2law_law::{FitMetrics, Law};
 use serde::Serialize;
 
 use super::fit::{metrics_row, METRICS_HEADER};
-use super::lawargs::{parse_holdout, DataArgs, FitArgs};
+use super::lawargs::{parse_holdout, DataArgs, FitArgs, LawExprArgs};
 use super::table::render;
 
 #[derive(Parser, Debug)]
@@ -20,6 +21,9 @@ pub struct Args {
         default_value = "p2,p2-no-size,p2-additive,p2-pruned-size,chinchilla"
     )]
     pub laws: Vec<String>,
+    // `--law-expr EXPR` and its `--param` ranges: fitted and scored after the built-ins, named `custom`.
+    #[command(flatten)]
+    pub expr: LawExprArgs,
     /// Hold points out of every fit and score them: data:0.2, largest-n0, highest-rho or where:EXPR.
     #[arg(long, value_name = "SPEC")]
     pub holdout: Option<String>,
@@ -42,7 +46,9 @@ struct Row {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let curves = args.data.load()?;
     // Resolve every law before any fitting, so a typo fails at once.
-    let laws: Vec<Law> = args.laws.iter().map(|name| Law::builtin(name.trim())).collect::<Result<_, _>>()?;
+    let mut laws: Vec<Law> =
+        args.laws.iter().map(|name| Law::builtin(name.trim())).collect::<Result<_, _>>()?;
+    laws.extend(args.expr.resolve()?);
     let opts = args.fit.options()?;
     let holdout = args.holdout.as_deref().map(parse_holdout).transpose()?;
 

@@ -1,4 +1,5 @@
-//! Arguments shared by the law subcommands (`fit`, `compare`): which curve files, which law, how to fit.
+//! Arguments shared by the law subcommands (`fit`, `compare`): which curve files, which law (a built-in, or one
+//! of the user's own with `--law-expr`), how to fit.
 
 use std::path::PathBuf;
 
@@ -30,8 +31,25 @@ pub struct LawArgs {
     /// A built-in law: p2, p2-no-size, p2-additive, p2-pruned-size, chinchilla.
     #[arg(long, conflicts_with = "law_expr", value_name = "NAME")]
     pub law: Option<String>,
-    /// Your own law in the expression language, e.g. "l0 + a/d^b + e" (variables n0 n rho l0 d;
-    /// every other name is a parameter).
+    #[command(flatten)]
+    pub expr: LawExprArgs,
+}
+
+impl LawArgs {
+    /// The chosen law (`p2` when neither flag is given); warnings about a `--law-expr` go to stderr.
+    pub fn resolve(&self) -> anyhow::Result<Law> {
+        match self.expr.resolve()? {
+            Some(law) => Ok(law),
+            None => Ok(Law::builtin(self.law.as_deref().unwrap_or("p2"))?),
+        }
+    }
+}
+
+/// `--law-expr EXPR` with `--param NAME=LO:HI` ranges: a law of the user's own (`fit`, `compare`).
+#[derive(Args, Debug)]
+pub struct LawExprArgs {
+    /// Your own law in the expression language, e.g. "l0 + a/d^b + e" (variables n0 n rho l0 d; functions
+    /// ln, log10, log2, exp, sqrt; every other name is a parameter). `compare` fits it beside the built-ins.
     #[arg(long, value_name = "EXPR")]
     pub law_expr: Option<String>,
     /// Start range of a parameter of --law-expr, e.g. --param b=0.1:1 (repeatable; default 0:1).
@@ -39,16 +57,17 @@ pub struct LawArgs {
     pub params: Vec<String>,
 }
 
-impl LawArgs {
-    /// The chosen law (`p2` when neither flag is given).
-    pub fn resolve(&self) -> anyhow::Result<Law> {
-        match &self.law_expr {
-            Some(expr) => {
-                let ranges: Vec<&str> = self.params.iter().map(String::as_str).collect();
-                Ok(Law::from_spec(expr, &ranges)?)
-            }
-            None => Ok(Law::builtin(self.law.as_deref().unwrap_or("p2"))?),
+impl LawExprArgs {
+    /// The `--law-expr` law, if given. Each of its [`Law::lint`] warnings (a parameter named like a misspelt
+    /// variable) is printed to stderr as one line starting `warning: `; they do not stop the command.
+    pub fn resolve(&self) -> anyhow::Result<Option<Law>> {
+        let Some(expr) = &self.law_expr else { return Ok(None) };
+        let ranges: Vec<&str> = self.params.iter().map(String::as_str).collect();
+        let law = Law::from_spec(expr, &ranges)?;
+        for warning in law.lint() {
+            eprintln!("warning: {warning}");
         }
+        Ok(Some(law))
     }
 }
 

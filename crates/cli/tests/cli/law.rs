@@ -1,5 +1,6 @@
 //! The law subcommands end to end through the real binary: synth → fit (holdout, bootstrap, plot, FIT.json) →
-//! predict / plan, compare, and the one-line errors a user sees for bad input.
+//! predict / plan, compare (with a law of the user's own), the warnings for parameters named like misspelt
+//! variables, and the one-line errors a user sees for bad input.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -133,6 +134,75 @@ fn a_custom_law_expression_fits() {
     ]);
     assert_eq!(fit["law"], "custom");
     assert!(fit["params"]["b"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn compare_fits_a_law_expression_beside_the_builtins() {
+    let dir = tempfile::tempdir().unwrap();
+    let curves = synth(dir.path());
+    let args = [
+        "compare",
+        "--data",
+        &curves,
+        "--laws",
+        "p2,chinchilla",
+        "--law-expr",
+        "l0 + a*rho^g + b/d^c",
+        "--param",
+        "a=0:5",
+        "--param",
+        "c=0.1:1",
+        "--starts",
+        "32",
+        "--json",
+    ];
+    let out = p2law(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"), "no misspelt names here");
+    let table: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let laws = table["laws"].as_array().unwrap();
+    let names: Vec<&str> = laws.iter().map(|l| l["law"].as_str().unwrap()).collect();
+    assert_eq!(names, ["p2", "chinchilla", "custom"]);
+    let custom = &laws[2];
+    assert_eq!(custom["expr"], "l0 + a*rho^g + b/d^c");
+    assert_eq!(custom["n_params"], 4);
+    // Fitted and scored like the others: it ignores n0, so it fits less well than p2, the truth.
+    let r2 = |i: usize| laws[i]["metrics"]["fit"]["r2"].as_f64().unwrap();
+    assert!(r2(2) > 0.5 && r2(2) < r2(0), "custom {custom} vs p2 r2 {}", r2(0));
+    // The table form has a row for it too.
+    let out = p2law(&args[..args.len() - 1]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).lines().any(|l| l.starts_with("custom ")), "custom row");
+    // --param belongs to --law-expr (clap's usage error); a bad expression fails before any fit.
+    let out = p2law(&["compare", "--data", &curves, "--param", "a=0:1"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--law-expr"));
+    let err = error_of(&["compare", "--data", &curves, "--law-expr", "l0 + a/(d^b"]);
+    assert!(err.contains("column"), "{err}");
+}
+
+#[test]
+fn parameters_named_like_misspelt_variables_warn_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let curves = synth(dir.path());
+    let expr = "l0 + a/d^b + dd + rh0*rho";
+    for cmd in ["fit", "compare"] {
+        let out = p2law(&[cmd, "--data", &curves, "--law-expr", expr, "--starts", "8", "--json"]);
+        assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("warning: ")).collect();
+        assert_eq!(
+            warnings,
+            [
+                "warning: parameter 'dd' looks like a misspelt variable 'd' (variables: n0 n rho l0 d); if it is \
+                 meant as a parameter, ignore this",
+                "warning: parameter 'rh0' looks like a misspelt variable 'rho' (variables: n0 n rho l0 d); if it \
+                 is meant as a parameter, ignore this",
+            ],
+            "{cmd}: {stderr}"
+        );
+        // stdout stays JSON.
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap();
+    }
 }
 
 #[test]
