@@ -25,8 +25,8 @@ echo; echo "== 3. the P² Law against rival forms, predicting the highest prunin
 $p2law compare --data "$out/curves.csv" --holdout highest-rho --starts 64
 
 echo; echo "== 4. predicted loss and token budget for a 3e8-parameter model pruned at rho = 0.35"
-$p2law predict --fit "$out/fit.json" --n0 3e8 --rho 0.35 --l0 3.1 --d 1e9 --d 1e10 --d 1e11
-$p2law plan --fit "$out/fit.json" --n0 3e8 --rho 0.35 --l0 3.1 --min-gain 1e-3 --within 0.02
+$p2law predict --fit "$out/fit.json" --n0 3e8 --rho 0.35 --l0 3.07 --d 1e9 --d 1e10 --d 1e11
+$p2law plan --fit "$out/fit.json" --n0 3e8 --rho 0.35 --l0 3.07 --min-gain 1e-3 --within 0.02
 
 echo; echo "== 5. the public-domain corpus: fetch, train a 4096-token BPE, pack four disjoint splits"
 $p2law data build --quiet

@@ -16,7 +16,7 @@ mod read;
 mod tests;
 mod write;
 
-pub use error::{CurveError, Inconsistent};
+pub use error::{CurveError, Duplicate, Inconsistent};
 pub use read::{
     parse_curves, read_curves, read_post_training_curves, CurveFormat, PostTraining, REQUIRED_COLUMNS,
 };

@@ -1,9 +1,10 @@
 //! The P² Law engine: everything that turns post-training loss curves into a fitted law, scores and plans.
 //!
-//! Pipeline: curve files ([`curves`]) → a law written in a small expression language ([`expr`], [`laws`]) →
-//! fitting ([`fit`]) → metrics ([`metrics`]) on a fit or held-out split ([`holdout`]) → run-level bootstrap
-//! intervals, predictions and token-budget plans ([`plan`]). Loss logs from other tools come in through
-//! [`import`]. This crate has no tensor dependency: it compiles in seconds and can be used alone.
+//! Pipeline: curve files ([`curves`]) → a law written in a small expression language ([`expr`], [`laws`];
+//! [`lint`] warns of parameters named like misspelt variables) → fitting ([`fit`]) → metrics ([`metrics`])
+//! on a fit or held-out split ([`holdout`]) → run-level bootstrap intervals, predictions and token-budget
+//! plans ([`plan`]). Loss logs from other tools come in through [`import`]. This crate has no tensor
+//! dependency: it compiles in seconds and can be used alone.
 //!
 //! Every observation is a [`Point`]: one row of a curve file, with the law's variables in a fixed order
 //! ([`Var`]).
@@ -21,6 +22,7 @@ pub mod fit_file;
 pub mod holdout;
 pub mod import;
 pub mod laws;
+pub mod lint;
 pub mod metrics;
 pub mod plan;
 pub mod synth;

@@ -81,7 +81,9 @@ fn one_rate_per_model_size_is_not_identified() {
     assert_eq!(curves.runs.len(), 3);
     let f = fit(&Law::builtin("p2").unwrap(), &curves.points, &opts()).unwrap();
     assert!(
-        f.warnings.iter().any(|w| w.kind == WarningKind::NotIdentified && w.message.contains("single pruning rate")),
+        f.warnings
+            .iter()
+            .any(|w| w.kind == WarningKind::NotIdentified && w.message.contains("single pruning rate")),
         "{:?}",
         f.warnings
     );
@@ -89,7 +91,12 @@ fn one_rate_per_model_size_is_not_identified() {
 
 /// Three runs whose loss rises slowly with `d` after pruning (a model being damaged, not recovering).
 fn rising() -> Curves {
-    let mut c = generate(&SynthSpec { n0s: vec![1e8], rhos: vec![0.2, 0.35, 0.5], noise_sd: 0.0, ..SynthSpec::default() });
+    let mut c = generate(&SynthSpec {
+        n0s: vec![1e8],
+        rhos: vec![0.2, 0.35, 0.5],
+        noise_sd: 0.0,
+        ..SynthSpec::default()
+    });
     c.points = c
         .points
         .iter()

@@ -4,8 +4,9 @@
 use p2law_law::expr::Expr;
 use proptest::prelude::*;
 
-/// Random well-formed expression text over variables, parameters `a`..`c` and safe functions. Values
-/// stay finite-ish: bases of `^` are positive (`exp(..)`, or positive variables) and exponents small.
+/// Random well-formed expression text over variables, parameters `a`..`c` and every function (`ln`, `log10`,
+/// `log2`, `exp`, `sqrt`), arguments kept in their domains. Values stay finite-ish: bases of `^` are positive
+/// (`exp(..)`, or positive variables) and exponents small.
 fn expr_text() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
         (1u32..50).prop_map(|n| format!("{}", n as f64 / 10.0)),
@@ -19,6 +20,8 @@ fn expr_text() -> impl Strategy<Value = String> {
             (inner.clone(), prop::sample::select(vec!["rho", "a", "0.5", "-b"]))
                 .prop_map(|(x, e)| format!("exp({x} / 10) ^ {e}")),
             inner.clone().prop_map(|x| format!("ln(1 + ({x}) ^ 2)")),
+            inner.clone().prop_map(|x| format!("log10(1 + ({x}) ^ 2)")),
+            inner.clone().prop_map(|x| format!("log2(1 + ({x}) ^ 2)")),
             inner.prop_map(|x| format!("sqrt(1 + ({x}) * ({x}))")),
         ]
     })

@@ -1,12 +1,13 @@
 //! `p2law compare`: fit several laws to the same curves and put their scores side by side (model selection).
+//! The built-ins named by `--laws`, then a law of the user's own (`--law-expr`, named `custom`) beside them.
 
 use clap::Parser;
 use p2law_law::{FitMetrics, Law};
 use serde::Serialize;
 
 use super::fit::{metrics_row, METRICS_HEADER};
-use super::lawargs::{parse_holdout, DataArgs, FitArgs};
-use super::table::render;
+use super::lawargs::{parse_holdout, DataArgs, FitArgs, LawExprArgs};
+use super::table::{num, render};
 
 #[derive(Parser, Debug)]
 #[command(about = "Fit several laws to the same curves and compare their scores")]
@@ -20,6 +21,9 @@ pub struct Args {
         default_value = "p2,p2-no-size,p2-additive,p2-pruned-size,chinchilla"
     )]
     pub laws: Vec<String>,
+    // `--law-expr EXPR` and its `--param` ranges: fitted and scored after the built-ins, named `custom`.
+    #[command(flatten)]
+    pub expr: LawExprArgs,
     /// Hold points out of every fit and score them: data:0.2, largest-n0, highest-rho or where:EXPR.
     #[arg(long, value_name = "SPEC")]
     pub holdout: Option<String>,
@@ -37,25 +41,32 @@ struct Row {
     n_params: usize,
     params: std::collections::BTreeMap<String, f64>,
     metrics: FitMetrics,
+    /// What the checks after the fit found.
+    warnings: Vec<p2law_law::FitWarning>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let curves = args.data.load()?;
     // Resolve every law before any fitting, so a typo fails at once.
-    let laws: Vec<Law> = args.laws.iter().map(|name| Law::builtin(name.trim())).collect::<Result<_, _>>()?;
+    let mut laws: Vec<Law> =
+        args.laws.iter().map(|name| Law::builtin(name.trim())).collect::<Result<_, _>>()?;
+    laws.extend(args.expr.resolve()?);
+    let laws: Vec<Law> = laws.into_iter().map(|l| args.fit.law(l)).collect();
     let opts = args.fit.options()?;
     let holdout = args.holdout.as_deref().map(parse_holdout).transpose()?;
 
     let mut rows = Vec::with_capacity(laws.len());
+    let mut baselines = Default::default();
     for law in &laws {
-        let p2law_law::Evaluation { fit, metrics, .. } =
-            p2law_law::evaluate(law, &curves, holdout.as_ref(), &opts)?;
+        let ev = p2law_law::evaluate(law, &curves, holdout.as_ref(), &opts)?;
+        baselines = ev.baselines;
         rows.push(Row {
             law: law.name.clone(),
             expr: law.source.clone(),
             n_params: law.params.len(),
-            params: fit.names.iter().cloned().zip(fit.params.iter().copied()).collect(),
-            metrics,
+            params: ev.fit.names.iter().cloned().zip(ev.fit.params.iter().copied()).collect(),
+            metrics: ev.metrics,
+            warnings: ev.fit.warnings,
         });
     }
 
@@ -65,6 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "n_points": curves.points.len(),
             "n_runs": curves.runs.len(),
             "laws": rows,
+            "baselines": baselines,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -92,5 +104,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.holdout.map(|h| format!(", holdout {h}")).unwrap_or_default()
     );
     println!("{}", render(&header, &table));
+    if !baselines.is_empty() {
+        let rows: Vec<Vec<String>> = baselines
+            .iter()
+            .map(|(name, b)| vec![name.clone(), num(Some(b.rmse), 4), num(Some(b.mape), 3)])
+            .collect();
+        println!();
+        println!("baselines on the held-out points (a law should beat these):");
+        println!("{}", render(&["baseline", "rmse", "mape"], &rows));
+    }
+    for r in &rows {
+        for w in &r.warnings {
+            println!("warning ({}, {}): {}", r.law, w.kind.name(), w.message);
+        }
+    }
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! Arguments shared by the law subcommands (`fit`, `compare`): which curve files, which law, how to fit.
+//! Arguments shared by the law subcommands (`fit`, `compare`): which curve files, which law (a built-in, or one
+//! of the user's own with `--law-expr`), how to fit.
 
 use std::path::PathBuf;
 
@@ -30,13 +31,8 @@ pub struct LawArgs {
     /// A built-in law: p2, p2-no-size, p2-additive, p2-pruned-size, chinchilla.
     #[arg(long, conflicts_with = "law_expr", value_name = "NAME")]
     pub law: Option<String>,
-    /// Your own law in the expression language, e.g. "l0 + a/d^b + e" (variables n0 n rho l0 d;
-    /// every other name is a parameter).
-    #[arg(long, value_name = "EXPR")]
-    pub law_expr: Option<String>,
-    /// Start range of a parameter of --law-expr, e.g. --param b=0.1:1 (repeatable; default 0:1).
-    #[arg(long = "param", value_name = "NAME=LO:HI", requires = "law_expr")]
-    pub params: Vec<String>,
+    #[command(flatten)]
+    pub expr: LawExprArgs,
     /// Bound a parameter in every fit, e.g. --bound beta=0:2 or --bound dc=0: (an empty side is open;
     /// repeatable). Replaces a built-in law's bound for that parameter.
     #[arg(long = "bound", value_name = "NAME=LO:HI")]
@@ -44,17 +40,41 @@ pub struct LawArgs {
 }
 
 impl LawArgs {
-    /// The chosen law (`p2` when neither flag is given), with its `--bound`s.
+    /// The chosen law (`p2` when neither flag is given) with its `--bound`s; warnings about a `--law-expr`
+    /// go to stderr.
     pub fn resolve(&self) -> anyhow::Result<Law> {
-        let mut law = match &self.law_expr {
-            Some(expr) => {
-                let ranges: Vec<&str> = self.params.iter().map(String::as_str).collect();
-                Law::from_spec(expr, &ranges)?
-            }
+        let mut law = match self.expr.resolve()? {
+            Some(law) => law,
             None => Law::builtin(self.law.as_deref().unwrap_or("p2"))?,
         };
         law.set_bounds(&self.bounds.iter().map(String::as_str).collect::<Vec<_>>())?;
         Ok(law)
+    }
+}
+
+/// `--law-expr EXPR` with `--param NAME=LO:HI` ranges: a law of the user's own (`fit`, `compare`).
+#[derive(Args, Debug)]
+pub struct LawExprArgs {
+    /// Your own law in the expression language, e.g. "l0 + a/d^b + e" (variables n0 n rho l0 d; functions
+    /// ln, log10, log2, exp, sqrt; every other name is a parameter). `compare` fits it beside the built-ins.
+    #[arg(long, value_name = "EXPR")]
+    pub law_expr: Option<String>,
+    /// Start range of a parameter of --law-expr, e.g. --param b=0.1:1 (repeatable; default 0:1).
+    #[arg(long = "param", value_name = "NAME=LO:HI", requires = "law_expr")]
+    pub params: Vec<String>,
+}
+
+impl LawExprArgs {
+    /// The `--law-expr` law, if given. Each of its [`Law::lint`] warnings (a parameter named like a misspelt
+    /// variable) is printed to stderr as one line starting `warning: `; they do not stop the command.
+    pub fn resolve(&self) -> anyhow::Result<Option<Law>> {
+        let Some(expr) = &self.law_expr else { return Ok(None) };
+        let ranges: Vec<&str> = self.params.iter().map(String::as_str).collect();
+        let law = Law::from_spec(expr, &ranges)?;
+        for warning in law.lint() {
+            eprintln!("warning: {warning}");
+        }
+        Ok(Some(law))
     }
 }
 

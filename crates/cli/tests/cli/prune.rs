@@ -213,8 +213,15 @@ fn python() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|_| std::env::var("HOME").map(|h| PathBuf::from(h).join(".cache/p2law")))
         .ok()?;
-    let py = cache.join("venv/bin/python");
-    py.is_file().then_some(py)
+    // The venv may exist with other groups only (the bench's numpy and scipy): transformers comes with the
+    // `model` group, whose stamp `scripts/venv.sh` leaves beside the interpreter.
+    let venv = cache.join("venv");
+    let has_model = std::fs::read_dir(&venv)
+        .ok()?
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with(".installed-model-"));
+    let py = venv.join("bin/python");
+    (py.is_file() && has_model).then_some(py)
 }
 
 fn read_f32(path: &Path, name: &str) -> Tensor {

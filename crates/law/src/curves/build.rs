@@ -2,13 +2,16 @@
 //!
 //! The CSV and JSONL readers only split their input into rows and hand each row here as a lookup from column
 //! name to [`Cell`]. This file owns the schema: which columns are required, what range each number must lie
-//! in, and that rows of one run (possibly spread over several files) agree on `n0`, `rho`, `l0` and labels.
+//! in, that rows of one run (possibly spread over several files) agree on `n0`, `rho`, `l0` and labels, and
+//! that no run has two rows at the same `d` (one point measured twice would count twice in every fit and
+//! metric; it is almost always a log appended twice, or two runs sharing a name).
 
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::error::Inconsistent;
+use super::error::{Duplicate, Inconsistent};
 use super::{CurveError, Curves, Point, Run};
 use crate::var::Var;
 
@@ -34,12 +37,14 @@ pub(crate) struct RowAt<'a> {
 /// different tools may differ in the last printed digit.
 const SAME_REL_TOL: f64 = 1e-9;
 
-/// Where a run was first seen, and where each of its labels was first set.
+/// Where a run was first seen, where each of its labels was first set, and where each of its `d` values was.
 #[derive(Debug)]
 struct RunSeen {
     index: usize,
     at: (PathBuf, usize),
     label_at: [Option<(PathBuf, usize)>; 3],
+    /// `d` (as bits: validated values are finite and positive, so equal values have equal bits) → its row.
+    d_at: HashMap<u64, (PathBuf, usize)>,
 }
 
 /// Accumulates rows from any number of files into one [`Curves`].
@@ -97,6 +102,7 @@ impl Builder {
         ];
         let rho_target = optional(at, "rho_target", get("rho_target"), open_unit)?;
         let run = self.run_index(at, &name, n0, rho, l0, labels)?;
+        self.check_new_d(at, &name, d)?;
         let target = &mut self.curves.runs[run].rho_target;
         *target = target.or(rho_target);
         let mut vars = [0.0; 6];
@@ -126,7 +132,8 @@ impl Builder {
             self.curves.runs.push(run);
             let here = || Some((at.path.to_path_buf(), at.line));
             let label_at = [0, 1, 2].map(|i| labels[i].as_ref().and_then(|_| here()));
-            let seen = RunSeen { index, at: (at.path.to_path_buf(), at.line), label_at };
+            let seen =
+                RunSeen { index, at: (at.path.to_path_buf(), at.line), label_at, d_at: HashMap::new() };
             self.seen.insert(name.to_string(), seen);
             return Ok(index);
         };
@@ -153,6 +160,28 @@ impl Builder {
             }
         }
         Ok(seen.index)
+    }
+
+    /// Records that run `name` (already seen) has a row at `d`; an error naming both rows if it had one.
+    fn check_new_d(&mut self, at: RowAt<'_>, name: &str, d: f64) -> Result<(), CurveError> {
+        let seen = self.seen.get_mut(name).expect("run_index registered the run");
+        match seen.d_at.entry(d.to_bits()) {
+            Entry::Vacant(slot) => {
+                slot.insert((at.path.to_path_buf(), at.line));
+                Ok(())
+            }
+            Entry::Occupied(first) => {
+                let (first_path, first_line) = first.get().clone();
+                Err(CurveError::Duplicate(Box::new(Duplicate {
+                    path: at.path.to_path_buf(),
+                    line: at.line,
+                    run: name.to_string(),
+                    d,
+                    first_path,
+                    first_line,
+                })))
+            }
+        }
     }
 }
 

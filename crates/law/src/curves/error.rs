@@ -40,6 +40,10 @@ pub enum CurveError {
     #[error("{0}")]
     Inconsistent(Box<Inconsistent>),
 
+    /// Boxed for the same reason.
+    #[error("{0}")]
+    Duplicate(Box<Duplicate>),
+
     #[error("{}:{line}: malformed CSV: {message}", path.display())]
     Csv { path: PathBuf, line: usize, message: String },
 
@@ -70,4 +74,21 @@ pub struct Inconsistent {
     pub first_path: PathBuf,
     pub first_line: usize,
     pub first_value: String,
+}
+
+/// Two rows of one run at the same `d`: one point measured twice, or two runs sharing a name.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{}:{line}: run {run:?} has d = {d} twice (first at {}:{first_line}); a run has one row per d: drop \
+     the repeated row, or give different runs different names",
+    path.display(),
+    first_path.display()
+)]
+pub struct Duplicate {
+    pub path: PathBuf,
+    pub line: usize,
+    pub run: String,
+    pub d: f64,
+    pub first_path: PathBuf,
+    pub first_line: usize,
 }

@@ -1,7 +1,8 @@
 //! Reading curve files: CSV with a header, or JSON Lines with the same keys (`../shared/spec/formats.md`).
 //!
 //! Input: one or more paths, each read whole (curve files are small: one row per evaluation). Output: one
-//! [`Curves`]; a run named in several files is one run, and its rows must agree on `n0`, `rho`, `l0`.
+//! [`Curves`]; a run named in several files is one run, its rows must agree on `n0`, `rho`, `l0`, and no two of
+//! them may share a `d` (an error naming both rows, not a silent merge).
 //! The format comes from the extension (`.csv`; `.jsonl`, `.ndjson`, `.json` as JSON Lines) unless given.
 //!
 //! ```

@@ -104,9 +104,68 @@ fn inconsistent_run_names_both_lines() {
         "c.csv:4: run \"a\": column `rho` is 0.4 here but 0.5 at c.csv:2; rows of one run must agree"
     );
     let msg = csv_err(
-        "run,n0,rho,l0,d,loss,method\na,1e9,0.5,2,1,3,\na,1e9,0.5,2,1,3,depth\na,1e9,0.5,2,2,3,width\n",
+        "run,n0,rho,l0,d,loss,method\na,1e9,0.5,2,1,3,\na,1e9,0.5,2,2,3,depth\na,1e9,0.5,2,3,3,width\n",
     );
     assert!(msg.starts_with("c.csv:4:") && msg.contains("depth at c.csv:3"), "{msg}");
+}
+
+#[test]
+fn a_repeated_d_in_one_run_names_both_rows() {
+    let msg = csv_err(&format!(
+        "{HEADER}\nx,1e9,0.5,2,32768,3\ny,1e9,0.5,2,65536,3\nx,1e9,0.5,2,65536,2.9\nx,1e9,0.5,2,65536,2.8\n"
+    ));
+    assert_eq!(
+        msg,
+        "c.csv:5: run \"x\" has d = 65536 twice (first at c.csv:4); a run has one row per d: drop the repeated \
+         row, or give different runs different names"
+    );
+    // The same value written differently is the same d; the same loss does not make it less of a repeat.
+    let err = jsonl(
+        "{\"run\":\"x\",\"n0\":1e9,\"rho\":0.5,\"l0\":2,\"d\":\"1e8\",\"loss\":3}\n\n\
+         {\"run\":\"x\",\"n0\":1e9,\"rho\":0.5,\"l0\":2,\"d\":100000000,\"loss\":3}\n",
+    )
+    .unwrap_err();
+    match err {
+        CurveError::Duplicate(dup) => {
+            assert_eq!((dup.line, dup.first_line, dup.d, dup.run.as_str()), (3, 1, 1e8, "x"));
+            assert_eq!(
+                (dup.path.as_path(), dup.first_path.as_path()),
+                (Path::new("c.jsonl"), Path::new("c.jsonl"))
+            );
+        }
+        other => panic!("expected a duplicate error, got {other}"),
+    }
+    // One d in several runs, and several d in one run, are what curves are made of.
+    let c = csv(&format!(
+        "{HEADER}\nx,1e9,0.5,2,1,3\ny,1e9,0.5,2,1,3\nx,1e9,0.5,2,2,3\nx,1e9,0.5,2,1.0000001,3\n"
+    ))
+    .unwrap();
+    assert_eq!((c.runs.len(), c.points.len()), (2, 4));
+}
+
+#[test]
+fn a_repeated_d_across_files_names_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.csv");
+    let b = dir.path().join("b.jsonl");
+    std::fs::write(&a, format!("{HEADER}\nx,1e9,0.5,2,1e8,3\nx,1e9,0.5,2,2e8,2.9\n")).unwrap();
+    std::fs::write(
+        &b,
+        "{\"run\":\"x\",\"n0\":1e9,\"rho\":0.5,\"l0\":2,\"d\":4e8,\"loss\":2.8}\n\
+         {\"run\":\"x\",\"n0\":1e9,\"rho\":0.5,\"l0\":2,\"d\":2e8,\"loss\":2.85}\n",
+    )
+    .unwrap();
+    let msg = read_curves(&[&a, &b], None).unwrap_err().to_string();
+    let (a, b) = (a.display(), b.display());
+    assert!(msg.starts_with(&format!("{b}:2: run \"x\" has d = 200000000 twice (first at {a}:3)")), "{msg}");
+    // The same file given twice repeats every row: the first one is reported.
+    let msg =
+        read_curves(&[dir.path().join("a.csv"), dir.path().join("a.csv")], None).unwrap_err().to_string();
+    assert!(msg.starts_with(&format!("{a}:2: run \"x\" has d = 100000000 twice (first at {a}:2)")), "{msg}");
+    // Post-training reading checks pruned runs the same way.
+    let err =
+        read_post_training_curves(&[dir.path().join("a.csv"), dir.path().join("b.jsonl")], None).unwrap_err();
+    assert!(matches!(err, CurveError::Duplicate(_)), "{err}");
 }
 
 #[test]

@@ -28,10 +28,12 @@ pub(crate) enum UnOp {
     Not,
 }
 
-/// Built-in functions.
+/// Built-in functions (`log` is another name for `ln`, the natural logarithm).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Func {
     Ln,
+    Log10,
+    Log2,
     Exp,
     Sqrt,
 }
@@ -40,6 +42,8 @@ impl Func {
     pub(crate) fn from_name(name: &str) -> Option<Func> {
         match name {
             "ln" | "log" => Some(Func::Ln),
+            "log10" => Some(Func::Log10),
+            "log2" => Some(Func::Log2),
             "exp" => Some(Func::Exp),
             "sqrt" => Some(Func::Sqrt),
             _ => None,
@@ -49,6 +53,8 @@ impl Func {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Func::Ln => "ln",
+            Func::Log10 => "log10",
+            Func::Log2 => "log2",
             Func::Exp => "exp",
             Func::Sqrt => "sqrt",
         }
@@ -57,8 +63,22 @@ impl Func {
     pub(crate) fn apply(self, x: f64) -> f64 {
         match self {
             Func::Ln => x.ln(),
+            Func::Log10 => x.log10(),
+            Func::Log2 => x.log2(),
             Func::Exp => x.exp(),
             Func::Sqrt => x.sqrt(),
+        }
+    }
+
+    /// The derivative at `x`, given the value `v = f(x)` (cheaper for `exp` and `sqrt`).
+    #[inline(always)]
+    pub(crate) fn derivative(self, x: f64, v: f64) -> f64 {
+        match self {
+            Func::Ln => 1.0 / x,
+            Func::Log10 => 1.0 / (x * std::f64::consts::LN_10),
+            Func::Log2 => 1.0 / (x * std::f64::consts::LN_2),
+            Func::Exp => v,
+            Func::Sqrt => 0.5 / v,
         }
     }
 }

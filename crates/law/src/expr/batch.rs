@@ -214,6 +214,9 @@ impl<'t> Batch<'t> {
                 Instr::Un(UnOp::Neg, a) => map1(op(a), out, |x| -x),
                 Instr::Call(Func::Exp, a) => map1(op(a), out, f64::exp),
                 Instr::Call(Func::Ln, a) => map1(op(a), out, f64::ln),
+                Instr::Call(Func::Log10, a) => map1(op(a), out, f64::log10),
+                Instr::Call(Func::Log2, a) => map1(op(a), out, f64::log2),
+                Instr::Call(Func::Sqrt, a) => map1(op(a), out, f64::sqrt),
                 Instr::Bin(BinOp::Add, a, b) => map2(op(a), op(b), out, |x, y| x + y),
                 Instr::Bin(BinOp::Sub, a, b) => map2(op(a), op(b), out, |x, y| x - y),
                 Instr::Bin(BinOp::Mul, a, b) => map2(op(a), op(b), out, |x, y| x * y),
@@ -234,7 +237,7 @@ impl<'t> Batch<'t> {
                         }
                     }
                 }
-                // Everything else (comparisons, `sqrt`, `!`, `^` of a fitted base) the slow general way.
+                // Everything else (comparisons, `!`, `^` of a fitted base) the slow general way.
                 instr => {
                     let mut row = vec![0.0; i + 1];
                     for (k, o) in out.iter_mut().enumerate() {
@@ -275,12 +278,8 @@ impl<'t> Batch<'t> {
             match self.tape.instrs[i] {
                 Instr::Un(UnOp::Neg, a) if live(a) => add(a, Col::Scalar(-1.0)),
                 Instr::Call(Func::Exp, a) if live(a) => add(a, v),
-                Instr::Call(Func::Ln, a) if live(a) => {
-                    map1(op(a), scratch, |x| 1.0 / x);
-                    add(a, Col::Vec(scratch));
-                }
-                Instr::Call(Func::Sqrt, a) if live(a) => {
-                    map1(v, scratch, |v| 0.5 / v);
+                Instr::Call(f, a) if live(a) => {
+                    map2(op(a), v, scratch, |x, v| f.derivative(x, v));
                     add(a, Col::Vec(scratch));
                 }
                 Instr::PowData { base, ln_base, exp } if live(exp) => {
@@ -505,7 +504,7 @@ mod tests {
     use super::*;
     use crate::expr::Expr;
 
-    const LAWS: [&str; 7] = [
+    const LAWS: [&str; 8] = [
         "l0 + (1/rho)^gamma * (1/n0)^delta * (nc/n0^alpha + dc/d^beta + e)",
         "e + a/n^alpha + b/d^beta",
         "exp(a) * ln(d) + b",
@@ -513,6 +512,7 @@ mod tests {
         "sqrt(d) * a^2 + (d > 1e9) * b - (a*d/1e9)^c + e/(d^0.5*b)",
         "exp(a*ln(d)/10) - ln(a*d) + sqrt(b*d)",
         "(d < 1e9) * a + (rho >= 0.5) * b * ln(n0)",
+        "log10(a*d) * log2(b + d/1e9) + sqrt(c*d) - log2(c*rho) * log10(b*n0)",
     ];
 
     fn rows() -> Vec<[f64; 6]> {

@@ -1,7 +1,7 @@
-//! The law expression language: `+ - * / ^`, unary `-`, parentheses, numbers (`1e-3`), `ln`/`log`, `exp`,
-//! `sqrt`, the variables of [`Var`] (`n0 n rho l0 d loss`), comparisons `< <= > >= == !=` and `&& || !`
-//! (which give 1.0 or 0.0, for `--holdout where:EXPR`). Every other name is a parameter, numbered in order
-//! of first appearance.
+//! The law expression language: `+ - * / ^`, unary `-`, parentheses, numbers (`1e-3`), the functions `ln`
+//! (also spelt `log`: the natural logarithm), `log10`, `log2`, `exp` and `sqrt`, the variables of [`Var`]
+//! (`n0 n rho l0 d loss`), comparisons `< <= > >= == !=` and `&& || !` (which give 1.0 or 0.0, for
+//! `--holdout where:EXPR`). Every other name is a parameter, numbered in order of first appearance.
 //!
 //! `^` is right-associative and binds tighter than unary minus: `-x^2` is `-(x^2)`, `2^3^2` is `2^9`.
 //! An expression is parsed once and compiled to a flat tape; [`Expr::eval`] and [`Expr::eval_grad`] run it
@@ -150,6 +150,35 @@ mod tests {
         assert_eq!(val("(1+2)*3"), 9.0);
         assert_eq!(val("rho*l0 + 1e-3"), 1.501);
         assert_eq!(val("ln(exp(2)) + sqrt(16) + log(1)"), 6.0);
+        assert_eq!(val("log10(1000) + log2(1/8) + log10(d)"), 9.0);
+    }
+
+    #[test]
+    fn every_function_has_its_exact_derivative() {
+        // (expression of `a`, its value and derivative at `a`, written out by hand)
+        let a: f64 = 0.7;
+        let cases: [(&str, f64, f64); 6] = [
+            ("ln(a*d)", (a * 1e9).ln(), 1.0 / a),
+            ("log(a)", a.ln(), 1.0 / a),
+            ("log10(a*d)", (a * 1e9).log10(), 1.0 / (a * 10f64.ln())),
+            ("log2(a^2)", 2.0 * a.log2(), 2.0 / (a * 2f64.ln())),
+            ("exp(-a*rho)", (-0.5 * a).exp(), -0.5 * (-0.5 * a).exp()),
+            ("sqrt(a*n0)", (a * 1e8).sqrt(), 0.5 * (1e8 / a).sqrt()),
+        ];
+        for (src, want, want_grad) in cases {
+            let e = Expr::parse(src).unwrap();
+            let mut grad = [0.0];
+            let got = e.eval_grad(&[1e8, 5e7, 0.5, 3.0, 1e9, 2.9], &[a], &mut grad);
+            assert!((got - want).abs() <= 1e-14 * want.abs(), "{src}: {got} vs {want}");
+            assert!(
+                (grad[0] - want_grad).abs() <= 1e-14 * want_grad.abs(),
+                "{src}: {} vs {want_grad}",
+                grad[0]
+            );
+            assert_eq!(Expr::parse(&e.to_string()).unwrap().node, e.node, "{src} prints as {e}");
+        }
+        // Names that only start like a function are parameters.
+        assert_eq!(Expr::parse("log100 + log2x + sqrtd").unwrap().params(), ["log100", "log2x", "sqrtd"]);
     }
 
     #[test]

@@ -185,9 +185,7 @@ pub(crate) fn partials(tape: &Tape, i: usize, vals: &[f64]) -> [(usize, f64); 2]
     match tape.instrs[i] {
         Instr::Const(_) | Instr::Var(_) | Instr::Param(_) | Instr::Un(UnOp::Not, _) => [NONE, NONE],
         Instr::Un(UnOp::Neg, a) => [live(a, -1.0), NONE],
-        Instr::Call(Func::Ln, a) => [live(a, 1.0 / vals[a]), NONE],
-        Instr::Call(Func::Exp, a) => [live(a, v), NONE],
-        Instr::Call(Func::Sqrt, a) => [live(a, 0.5 / v), NONE],
+        Instr::Call(f, a) => [live(a, f.derivative(vals[a], v)), NONE],
         Instr::PowData { ln_base, exp, base } => {
             let d = if vals[base] > 0.0 { v * vals[ln_base] } else { v * vals[base].ln() };
             [live(exp, d), NONE]

@@ -252,8 +252,8 @@ mod tests {
 
     #[test]
     fn synthetic_p2_curves_show_the_loss_claims() {
-        // gamma < 0: (1/rho)^gamma grows with rho, so a higher rate costs loss, as the paper finds. (The
-        // synth default, gamma = 0.6, has the opposite trend, and the check must say so.)
+        // gamma < 0: (1/rho)^gamma grows with rho, so a higher rate costs loss, as the paper finds (the synth
+        // default, gamma = -0.8, does too). gamma = 0.6 has the opposite trend, and the check must say so.
         let spec = SynthSpec { noise_sd: 0.0, points_per_run: 8, ..Default::default() };
         let mut params = spec.params;
         params[0] = -0.5;
@@ -262,8 +262,10 @@ mod tests {
         assert_eq!(t[0].pairs, 3 * 3, "3 sizes, 4 rates each");
         assert_eq!(t[1].verdict, Verdict::Holds, "{:?}", t[1]);
         assert_eq!(t[2].pairs, 4 * 2);
-        let t = check_trends(&generate(&spec));
+        params[0] = 0.6;
+        let t = check_trends(&generate(&SynthSpec { params, ..spec.clone() }));
         assert_eq!(t[0].verdict, Verdict::DoesNotHold, "{:?}", t[0]);
+        assert_eq!(check_trends(&generate(&spec))[0].verdict, Verdict::Holds);
     }
 
     #[test]
