@@ -424,11 +424,15 @@ fn condition(law: &Law, params: &[f64], points: &[Point], out: &mut Vec<FitWarni
             .collect();
         names.sort_by(|a, b| b.0.total_cmp(&a.0));
         let names: Vec<&str> = names.iter().map(|n| n.1).collect();
+        let how = if cond.is_finite() {
+            format!("condition number {}: the data barely separate", short(cond))
+        } else {
+            "the Jacobian is singular: the data cannot separate".to_string()
+        };
         out.push(warn(
             WarningKind::IllConditioned,
             format!(
-                "condition number {}: the data barely separate {}; their values one by one mean little (see the bootstrap intervals)",
-                short(cond),
+                "{how} {}; their values one by one mean little (see the bootstrap intervals)",
                 names.join(", ")
             ),
         ));

@@ -254,3 +254,66 @@ fn bad_inputs_fail_with_one_line_naming_the_problem() {
     ]);
     assert!(err.contains("--rho"), "{err}");
 }
+
+#[test]
+fn fits_carry_bounds_checks_baselines_and_their_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let curves = synth(dir.path());
+    let fit_json = dir.path().join("fit.json");
+    let fit_path = fit_json.to_str().unwrap();
+    let fit = ok_json(&[
+        "fit",
+        "--data",
+        &curves,
+        "--holdout",
+        "largest-n0",
+        "--starts",
+        "32",
+        "--out",
+        fit_path,
+        "--json",
+    ]);
+    assert_eq!(fit["bounds"]["beta"], serde_json::json!([0.0, 2.0]), "{}", fit["bounds"]);
+    assert_eq!(fit["bounds"]["dc"], serde_json::json!([0.0, null]));
+    assert!(fit["bounds"].get("nc").is_none(), "nc is free");
+    // The condition number is absent when the Jacobian is singular (as here, see below).
+    assert!(fit["condition"].as_f64().is_none_or(|c| c >= 1.0), "{fit}");
+    for name in ["last-value", "nearest-run"] {
+        assert!(fit["baselines"][name]["rmse"].as_f64().unwrap() > 0.0, "{}", fit["baselines"]);
+    }
+    assert_eq!(fit["domain"]["n0"], serde_json::json!([1e8, 3e8]), "fitted on the two smaller sizes");
+    // Three sizes: one held out leaves two, on which the size terms are a valley the checks name.
+    let kinds: Vec<&str> =
+        fit["warnings"].as_array().unwrap().iter().map(|w| w["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"ill-conditioned"), "{kinds:?}");
+
+    // predict 10× beyond the largest fitted n0: a warning on stderr, and the JSON says so.
+    let out = p2law(&[
+        "predict", "--fit", fit_path, "--n0", "3e9", "--rho", "0.35", "--l0", "3.0", "--d", "1e9", "--json",
+    ]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("n0 = 3.00e9 is 10× the largest fitted n0 (3.00e8)"), "{err}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["outside_domain"].as_array().unwrap().len(), 1, "{json}");
+    let inside =
+        p2law(&["predict", "--fit", fit_path, "--n0", "2e8", "--rho", "0.35", "--l0", "3.0", "--d", "1e9"]);
+    assert!(
+        inside.status.success() && inside.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&inside.stderr)
+    );
+
+    // Unbounded: no bounds recorded. A bound of the user's own replaces the built-in's.
+    let free = ok_json(&["fit", "--data", &curves, "--starts", "16", "--unbounded", "--json"]);
+    assert!(free.get("bounds").is_none(), "{}", free["bounds"]);
+    let tight = ok_json(&["fit", "--data", &curves, "--starts", "16", "--bound", "beta=0:0.3", "--json"]);
+    assert_eq!(tight["params"]["beta"], 0.3, "truth 0.4 lies beyond the bound");
+    assert!(
+        tight["warnings"].as_array().unwrap().iter().any(|w| w["kind"] == "at-bound"),
+        "{}",
+        tight["warnings"]
+    );
+    let bad = error_of(&["fit", "--data", &curves, "--bound", "beta=2:1"]);
+    assert!(bad.contains("parameter bound 'beta=2:1'"), "{bad}");
+}
