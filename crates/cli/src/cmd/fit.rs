@@ -41,7 +41,41 @@ pub struct Args {
     pub verbose: bool,
 }
 
+/// Most bootstrap replicates: each refits the law and keeps its parameters (200 is the usual choice).
+const MAX_BOOTSTRAP: usize = 100_000;
+
+/// Checks the outputs before any work: a plot format we can write, no output that is an input or the other
+/// output (a failed command must not leave one output written and the other missing, nor eat its input).
+fn check_outputs(args: &Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.bootstrap <= MAX_BOOTSTRAP,
+        "--bootstrap {} is more than {MAX_BOOTSTRAP} replicates",
+        args.bootstrap
+    );
+    if let Some(plot) = &args.plot {
+        let ext = plot.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        anyhow::ensure!(
+            matches!(ext.as_deref(), Some("png" | "svg")),
+            "--plot {}: the figure must be .png or .svg",
+            plot.display()
+        );
+    }
+    let same = |a: &std::path::Path, b: &std::path::Path| {
+        a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+    };
+    for out in [&args.out, &args.plot].into_iter().flatten() {
+        if let Some(input) = args.data.data.iter().find(|i| same(i, out)) {
+            anyhow::bail!("{}: is an input (--data) and would be overwritten by the output", input.display());
+        }
+    }
+    if let (Some(out), Some(plot)) = (&args.out, &args.plot) {
+        anyhow::ensure!(!same(out, plot), "--out and --plot name the same file {}", out.display());
+    }
+    Ok(())
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
+    check_outputs(&args)?;
     let curves = args.data.load()?;
     let law = args.fit.law(args.law.resolve()?);
     let opts = args.fit.options()?;
@@ -59,9 +93,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         runs.iter().filter_map(|&r| curves.runs.get(r).and_then(|r| r.method.clone())).collect()
     };
     file.domain = Some(p2law_law::Domain::of(fit_points, &methods));
-    if let Some(path) = &args.out {
-        file.write(path)?;
-    }
     if let Some(path) = &args.plot {
         let held = ev.split.as_ref().map(|s| s.is_held.clone()).unwrap_or_default();
         let title = match &args.holdout {
@@ -70,6 +101,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         let predict = |p: &Point| law.predict(&fit.params, &p.vars);
         p2law_report::plot_fit(&curves, &held, &predict, path, &title)?;
+    }
+    // Last, so that a failed plot leaves no fit file behind.
+    if let Some(path) = &args.out {
+        file.write(path)?;
     }
 
     if args.json {

@@ -33,9 +33,23 @@ pub struct Args {
     pub seed: u64,
 }
 
+/// Most points per run, and in all: synthetic curves for tests and demos, not a memory benchmark.
+const MAX_POINTS: usize = 100_000;
+const MAX_TOTAL: usize = 1_000_000;
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.noise >= 0.0 && args.noise.is_finite(), "--noise {} must be ≥ 0", args.noise);
-    anyhow::ensure!(args.points >= 2, "--points must be at least 2");
+    anyhow::ensure!(
+        (2..=MAX_POINTS).contains(&args.points),
+        "--points {} must be between 2 and {MAX_POINTS} per run",
+        args.points
+    );
+    let runs = args.n0.len() * args.rho.len() * args.methods.len().max(1);
+    anyhow::ensure!(
+        runs * args.points <= MAX_TOTAL,
+        "{runs} runs × {} points is more than {MAX_TOTAL} points; use fewer --points, sizes, rates or methods",
+        args.points
+    );
     if let Some(bad) = args.rho.iter().find(|r| !(**r > 0.0 && **r < 1.0)) {
         anyhow::bail!("--rho {bad} must be strictly between 0 and 1");
     }

@@ -253,6 +253,33 @@ fn bad_inputs_fail_with_one_line_naming_the_problem() {
         "1e9",
     ]);
     assert!(err.contains("--rho"), "{err}");
+
+    // Outputs: checked before any work, nothing left behind, inputs never overwritten; sizes capped.
+    let fit_json = dir.path().join("x.json");
+    let gif = dir.path().join("x.gif");
+    let err = error_of(&[
+        "fit",
+        "--data",
+        &curves,
+        "--out",
+        fit_json.to_str().unwrap(),
+        "--plot",
+        gif.to_str().unwrap(),
+    ]);
+    assert!(err.contains("must be .png or .svg"), "{err}");
+    assert!(!fit_json.exists() && !gif.exists(), "a failed fit leaves no output");
+    let before = std::fs::read(&curves).unwrap();
+    let err = error_of(&["fit", "--data", &curves, "--out", &curves]);
+    assert!(err.contains("is an input"), "{err}");
+    assert_eq!(std::fs::read(&curves).unwrap(), before, "the input is untouched");
+    let err = error_of(&["fit", "--data", &curves, "--bootstrap", "1000000000"]);
+    assert!(err.contains("more than 100000 replicates"), "{err}");
+    let err =
+        error_of(&["synth", "-o", dir.path().join("big.csv").to_str().unwrap(), "--points", "10000000"]);
+    assert!(err.contains("--points 10000000"), "{err}");
+    let long = format!("l0 + {}", vec!["a/d^b"; 300].join(" + "));
+    let err = error_of(&["fit", "--data", &curves, "--law-expr", &long]);
+    assert!(err.contains("longer than 1024 tokens"), "{err}");
 }
 
 #[test]

@@ -35,6 +35,10 @@ use tape::Tape;
 /// Most parameters one expression may have (gradient rows live on the stack).
 pub const MAX_PARAMS: usize = 64;
 
+/// Most tokens an expression may have (`p2` has 33): bounds the tree's depth, which every walk over it
+/// recurses through, and the cost of a fit. A longer expression is an error, not a stack overflow.
+pub const MAX_TOKENS: usize = 1024;
+
 /// A parse error: where (1-based character column) and what.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message} at column {column}")]
@@ -67,6 +71,10 @@ impl Expr {
     /// Parses and compiles `src`.
     pub fn parse(src: &str) -> Result<Expr, ExprError> {
         let toks = lexer::lex(src)?;
+        if toks.len() > MAX_TOKENS + 1 {
+            let col = toks[MAX_TOKENS].1;
+            return Err(ExprError::new(col, format!("expression longer than {MAX_TOKENS} tokens")));
+        }
         let mut p = parser::Parser::new(toks);
         let node = p.parse_all()?;
         if p.params.len() > MAX_PARAMS {
@@ -137,6 +145,14 @@ mod tests {
 
     fn val(src: &str) -> f64 {
         Expr::parse(src).unwrap().eval(&[1e8, 5e7, 0.5, 3.0, 1e9, 2.9], &[])
+    }
+
+    #[test]
+    fn overlong_expressions_are_errors() {
+        let long = vec!["a"; 600].join(" + "); // 1,199 tokens
+        let err = Expr::parse(&long).unwrap_err();
+        assert!(err.to_string().contains("longer than 1024 tokens"), "{err}");
+        assert!(Expr::parse(&vec!["a"; 500].join(" + ")).is_ok());
     }
 
     #[test]
