@@ -1,4 +1,4 @@
-//! `p2law`: one binary, one subcommand per pipeline stage (`../shared/spec/cli.md`).
+//! `p2law`: one binary, one subcommand per pipeline stage (`docs/spec/cli.md`).
 //!
 //! Each subcommand lives in `cmd/<name>.rs` as an `Args` struct (clap) and a `run(args) -> anyhow::Result<()>`.
 //! `main` only parses, dispatches and turns an error into one line on stderr and a non-zero exit code.

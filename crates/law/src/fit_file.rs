@@ -1,5 +1,5 @@
 //! `FIT.json`: a fitted law as `p2law fit --out` writes it and `predict` / `plan` read it
-//! (`../shared/spec/cli.md`).
+//! (`docs/spec/formats.md`).
 //!
 //! Besides the spec's keys (`law`, `expr`, `params`, `intervals`, `metrics`, `n_points`, `n_runs`) it keeps
 //! what is needed to use the fit later: the parameter ranges and bounds (to rebuild the law as fitted), the

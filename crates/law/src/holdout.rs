@@ -1,4 +1,4 @@
-//! Generalization splits (`--holdout SPEC`, `../shared/spec/law.md`): which points a law is fitted on and which
+//! Generalization splits (`--holdout SPEC`, `docs/spec/law.md`): which points a law is fitted on and which
 //! it is scored on.
 //!
 //! | spec | held out |

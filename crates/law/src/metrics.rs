@@ -1,4 +1,4 @@
-//! Goodness-of-fit metrics on a set of points and a law's predictions for them (`../shared/spec/law.md`).
+//! Goodness-of-fit metrics on a set of points and a law's predictions for them (`docs/spec/law.md`).
 //!
 //! Input: points `p[i]` (observed loss `y[i] = p[i].loss()`, tokens `d[i]`, run `p[i].run`) and predictions
 //! `ŷ[i]`, same length, same order. Output: [`Metrics`], serialised with exactly the keys

@@ -1,4 +1,4 @@
-//! The variables a law may use (`../shared/spec/law.md`), in a fixed order so that a row of data is a plain
+//! The variables a law may use (`docs/spec/law.md`), in a fixed order so that a row of data is a plain
 //! `[f64; 6]` and expressions address variables by index.
 
 /// A law variable. `Var as usize` indexes a [`crate::Point`]'s `vars` array.

@@ -1,5 +1,5 @@
 //! Metrics on a small two-and-a-half-run example against an independent pure-Python implementation of
-//! `../shared/spec/law.md` (Python 3.11, float64). The script, verbatim:
+//! `docs/spec/law.md` (Python 3.11, float64). The script, verbatim:
 //!
 //! ```python
 //! import math

@@ -1,4 +1,4 @@
-//! `masks.safetensors`: the sparsity masks of a pruned model directory (`../shared/spec/formats.md`), so
+//! `masks.safetensors`: the sparsity masks of a pruned model directory (`docs/spec/formats.md`), so
 //! post-training can keep the zeros.
 //!
 //! One `U8` tensor per weight, named like the weight (e.g. `model.layers.0.self_attn.q_proj.weight`),

@@ -1,6 +1,6 @@
 //! Pruning rates and their accounting.
 //!
-//! The P² Law's `rho` is the fraction of **non-embedding** parameters a pruning removes (`../shared/spec/law.md`):
+//! The P² Law's `rho` is the fraction of **non-embedding** parameters a pruning removes (`docs/spec/law.md`):
 //! `rho = 1 - n / n0`, where removed layers and channels leave the count and sparse zeros (mask entries 0)
 //! count as removed too. [`RateAccount`] tallies both kinds against `n0`.
 //!

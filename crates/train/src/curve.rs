@@ -1,6 +1,6 @@
 //! The run's loss curve, `curve.csv`, written one row per held-out evaluation as training goes.
 //!
-//! Columns (formats.md, curve-file schema): `run,n0,rho,l0,d,loss,step,lr,train_loss,val_loss,tokens_per_s`,
+//! Columns (docs/spec/formats.md): `run,n0,rho,l0,d,loss,step,lr,train_loss,val_loss,tokens_per_s`,
 //! then `method`, `n` and `rho_target` when the run knows them (from `pruning.json`) and `family` (the
 //! model's `model_type`, so a report can group Llama and Qwen2 runs). `d` is post-training tokens seen,
 //! `loss` equals `val_loss` (the law is fitted to held-out loss), `train_loss` is the mean training loss of

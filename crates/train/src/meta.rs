@@ -1,4 +1,4 @@
-//! Run constants from a pruned model's `pruning.json` (formats.md): n0, rho, l0, method, n, target_rho.
+//! Run constants from `pruning.json` (docs/spec/formats.md): n0, rho, l0, method, n, target_rho.
 //!
 //! The pruning stage writes more fields (criterion, calibration set, kept indices…); only these five are
 //! read here (`target_rho` becomes the curve's `rho_target`) and the rest are ignored. Counts may be a number or an object with a `non_embedding` entry

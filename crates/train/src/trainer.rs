@@ -67,7 +67,7 @@ pub struct Data<'a> {
     pub heldout: &'a dyn TokenSource,
 }
 
-/// Constants of the run, repeated in every curve row (formats.md) and in the run store.
+/// Constants of the run, repeated in every curve row (`docs/spec/formats.md`) and in the run store.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RunMeta {
     /// The law's N0: non-embedding parameters of the unpruned model.

@@ -4,7 +4,7 @@
 //! groups, criterion) before loading anything; load the model; draw `--samples` windows of `--seq-len`
 //! tokens from the calibration shard (capped by the model's context); measure the unpruned loss L0 on the
 //! held-out stream; prune ([`p2law_prune::apply`]); measure the pruned loss; write the output directory —
-//! weights and `config.json`, tokenizer files, `pruning.json` (formats.md) and, for sparse methods,
+//! weights and `config.json`, tokenizer files, `pruning.json` (docs/spec/formats.md) and, for sparse methods,
 //! `masks.safetensors` — under a temporary name, then rename it into place, so `-o` never holds a
 //! half-written model. JSON: the `pruning.json` object.
 

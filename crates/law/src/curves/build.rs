@@ -93,7 +93,7 @@ impl Builder {
         let l0 = required(at, "l0", &get, positive)?;
         let d = required(at, "d", &get, positive)?;
         let loss = required(at, "loss", &get, positive)?;
-        // `n` defaults to the pruned size implied by the rate (law.md: rho = 1 - n/n0).
+        // `n` defaults to the pruned size implied by the rate (docs/spec/law.md: rho = 1 - n/n0).
         let n = optional(at, "n", get("n"), positive)?.unwrap_or(n0 * (1.0 - rho));
         let labels = [
             text(at, "method", get("method"))?,

@@ -1,4 +1,4 @@
-//! Reading curve files: CSV with a header, or JSON Lines with the same keys (`../shared/spec/formats.md`).
+//! Reading curve files: CSV with a header, or JSON Lines with the same keys (`docs/spec/formats.md`).
 //!
 //! Input: one or more paths, each read whole (curve files are small: one row per evaluation). Output: one
 //! [`Curves`]; a run named in several files is one run, its rows must agree on `n0`, `rho`, `l0`, and no two of

@@ -1,4 +1,4 @@
-//! Writing curves as CSV (the curve-file schema of `../shared/spec/formats.md`), atomically.
+//! Writing curves as CSV (the curve-file schema of `docs/spec/formats.md`), atomically.
 //!
 //! Columns: `run, n0, n, rho, l0, d, loss`, then `method, model, family, rho_target` when any run has that
 //! value, then any

@@ -1,4 +1,4 @@
-//! Fitting a [`Law`] to loss observations ([`Point`]s), as `shared/spec/law.md` prescribes.
+//! Fitting a [`Law`] to loss observations ([`Point`]s), as `docs/spec/law.md` prescribes.
 //!
 //! Two objectives, each from a multi-start grid (see [`start_grid`]; each start's linear parameters are
 //! solved in closed form first), starts run in parallel with rayon:
