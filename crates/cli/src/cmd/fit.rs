@@ -129,7 +129,7 @@ fn bootstrap_draws(
     opts: &FitOptions,
     replicates: usize,
 ) -> anyhow::Result<BootstrapDraws> {
-    let fit = FitOptions { starts: (opts.starts / 4).max(16), polish: 2, ..opts.clone() };
+    let fit = FitOptions { starts: (opts.starts / 4).max(16), polish: 2, diagnose: false, ..opts.clone() };
     let b = bootstrap(law, points, &BootstrapOptions { replicates, seed: opts.seed, fit })?;
     if b.failed > 0 {
         tracing::warn!("bootstrap: {} of {replicates} replicate fits failed and are left out", b.failed);

@@ -561,7 +561,7 @@ pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitErr
         objective: chosen.objective,
         least_squares: least_squares.clone(),
         huber: huber_sol.clone(),
-        n_points: n,
+        n_points: points.len(),
         starts: grid.len(),
         warnings: diagnosis.warnings,
         condition: diagnosis.condition,
