@@ -24,6 +24,8 @@ enum Command {
     Predict(cmd::predict::Args),
     /// Plan a post-training token budget from a fitted law.
     Plan(cmd::plan::Args),
+    /// Which pruning method and rate for a target size and token budget (one fitted law per method).
+    Advise(cmd::advise::Args),
     /// Fit, compare, test and plan on a directory of runs; write report.md, report.json and figures.
     Report(cmd::report::Args),
     /// Write synthetic P² Law curves (known parameters plus noise).
@@ -52,6 +54,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(args) => cmd::compare::run(args),
         Command::Predict(args) => cmd::predict::run(args),
         Command::Plan(args) => cmd::plan::run(args),
+        Command::Advise(args) => cmd::advise::run(args),
         Command::Report(args) => cmd::report::run(args),
         Command::Synth(args) => cmd::synth::run(args),
         Command::Convert(args) => cmd::convert::run(args),

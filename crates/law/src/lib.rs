@@ -9,6 +9,7 @@
 //! Every observation is a [`Point`]: one row of a curve file, with the law's variables in a fixed order
 //! ([`Var`]).
 
+pub mod advise;
 pub mod atomic;
 pub mod baselines;
 pub mod bootstrap;

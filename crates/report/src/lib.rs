@@ -6,6 +6,7 @@
 //! atomically. Text is drawn with a bundled DejaVu Sans (see [`font`]), so plots look the same on every machine
 //! and need no system font libraries.
 
+pub mod bands;
 mod fit_layout;
 pub mod fit_plot;
 pub mod font;

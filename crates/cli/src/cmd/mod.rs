@@ -1,6 +1,7 @@
 //! One module per subcommand, plus the pieces the law subcommands share.
 
 // Law engine.
+pub mod advise;
 pub mod compare;
 pub mod fit;
 pub mod import;

@@ -344,3 +344,84 @@ fn fits_carry_bounds_checks_baselines_and_their_domain() {
     let bad = error_of(&["fit", "--data", &curves, "--bound", "beta=2:1"]);
     assert!(bad.contains("parameter bound 'beta=2:1'"), "{bad}");
 }
+
+#[test]
+fn advise_ranks_methods_from_fit_files_and_from_curves() {
+    let dir = tempfile::tempdir().unwrap();
+    let curves = dir.path().join("m.csv");
+    let out = p2law(&["synth", "-o", curves.to_str().unwrap(), "--methods", "depth,width", "--points", "12"]);
+    assert!(out.status.success());
+    let curves = curves.to_str().unwrap();
+    let q = ["--n0", "3e8", "--l0", "3.07", "--target-rate", "0.3", "--budget", "3e9", "--layers", "24"];
+    let mut args = vec!["advise", "--curves", curves, "--bootstrap", "20", "--json"];
+    args.extend(q);
+    let a = ok_json(&args);
+    // Same truth for both methods; depth must round 0.3 up to 8 of 24 layers, so width wins.
+    assert_eq!(a["best"], "width", "{a}");
+    let depth = a["options"].as_array().unwrap().iter().find(|o| o["method"] == "depth").unwrap();
+    assert!(
+        (depth["rho"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-12 && depth["note"] == "8 of 24 layers",
+        "{depth}"
+    );
+    assert!(a["options"][0]["interval"].is_array(), "{a}");
+
+    // The same from a folder of FIT.json files, one per method; 2:4 cannot reach rate 0.6.
+    let fits = dir.path().join("fits");
+    std::fs::create_dir(&fits).unwrap();
+    for m in ["depth", "width"] {
+        let sub = dir.path().join(format!("{m}.csv"));
+        let text = std::fs::read_to_string(curves).unwrap();
+        let mut lines = text.lines();
+        let header = lines.next().unwrap();
+        let col = header.split(',').position(|c| c == "method").unwrap();
+        let rows: Vec<&str> = lines.filter(|l| l.split(',').nth(col) == Some(m)).collect();
+        std::fs::write(&sub, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+        let fit_json = fits.join(format!("{m}.json"));
+        ok_json(&[
+            "fit",
+            "--data",
+            sub.to_str().unwrap(),
+            "--starts",
+            "16",
+            "--out",
+            fit_json.to_str().unwrap(),
+            "--json",
+        ]);
+    }
+    let nm = fits.join("nm.json");
+    std::fs::copy(fits.join("width.json"), &nm).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&nm).unwrap()).unwrap();
+    v["domain"]["methods"] = serde_json::json!(["nm"]);
+    std::fs::write(&nm, v.to_string()).unwrap();
+    let a = ok_json(&[
+        "advise",
+        "--fit-dir",
+        fits.to_str().unwrap(),
+        "--n0",
+        "3e8",
+        "--l0",
+        "3.07",
+        "--target-rate",
+        "0.6",
+        "--budget",
+        "3e9",
+        "--json",
+    ]);
+    let nm = a["options"].as_array().unwrap().iter().find(|o| o["method"] == "nm").unwrap();
+    assert!(nm["rho"].is_null() && nm["note"].as_str().unwrap().contains("at most half"), "{nm}");
+    assert!(a["confidence"].as_str().unwrap().starts_with("unknown"), "no bootstrap draws: {a}");
+    let err = error_of(&[
+        "advise",
+        "--fit-dir",
+        fits.to_str().unwrap(),
+        "--n0",
+        "3e8",
+        "--l0",
+        "3",
+        "--target-rate",
+        "1.5",
+        "--budget",
+        "1e9",
+    ]);
+    assert!(err.contains("--target-rate 1.5"), "{err}");
+}
