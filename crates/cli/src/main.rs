@@ -26,6 +26,8 @@ enum Command {
     Plan(cmd::plan::Args),
     /// Which pruning method and rate for a target size and token budget (one fitted law per method).
     Advise(cmd::advise::Args),
+    /// Follow a running post-training curve and forecast its final and plateau loss.
+    Watch(cmd::watch::Args),
     /// Fit, compare, test and plan on a directory of runs; write report.md, report.json and figures.
     Report(cmd::report::Args),
     /// Write synthetic P² Law curves (known parameters plus noise).
@@ -55,6 +57,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Predict(args) => cmd::predict::run(args),
         Command::Plan(args) => cmd::plan::run(args),
         Command::Advise(args) => cmd::advise::run(args),
+        Command::Watch(args) => cmd::watch::run(args),
         Command::Report(args) => cmd::report::run(args),
         Command::Synth(args) => cmd::synth::run(args),
         Command::Convert(args) => cmd::convert::run(args),

@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod plan;
 pub mod synth;
 pub mod var;
+pub mod watch;
 
 pub use baselines::{baselines, BaselineScore};
 pub use bootstrap::{bootstrap, Bootstrap, BootstrapError, BootstrapOptions};

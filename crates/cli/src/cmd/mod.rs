@@ -11,6 +11,7 @@ pub mod predict;
 pub mod report;
 pub mod synth;
 mod table;
+pub mod watch;
 
 // Model pipeline.
 mod compute;

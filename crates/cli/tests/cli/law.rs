@@ -425,3 +425,41 @@ fn advise_ranks_methods_from_fit_files_and_from_curves() {
     ]);
     assert!(err.contains("--target-rate 1.5"), "{err}");
 }
+
+#[test]
+fn watch_forecasts_a_growing_run_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full.csv");
+    let out = p2law(&[
+        "synth",
+        "-o",
+        full.to_str().unwrap(),
+        "--n0",
+        "3e8",
+        "--rho",
+        "0.35",
+        "--points",
+        "40",
+        "--noise",
+        "0.003",
+    ]);
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&full).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let truth_end: f64 = lines.last().unwrap().rsplit(',').next().unwrap().parse().unwrap();
+    // The first 30 % of the run, with a run.toml beside it planning 1e10 tokens.
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::write(run.join("curve.csv"), format!("{}\n", lines[..13].join("\n"))).unwrap();
+    std::fs::write(run.join("run.toml"), "[train]\ntokens = 10000000000\n").unwrap();
+    let log = run.join("curve.csv");
+    let f = ok_json(&["watch", log.to_str().unwrap(), "--once", "--json"]);
+    assert_eq!(f["points"], 12);
+    assert_eq!(f["planned_d"], 1e10);
+    let [lo, hi] = [f["final_interval"][0].as_f64().unwrap(), f["final_interval"][1].as_f64().unwrap()];
+    assert!(lo - 0.01 <= truth_end && truth_end <= hi + 0.01, "truth {truth_end} vs [{lo}, {hi}]: {f}");
+    assert!((f["final_loss"].as_f64().unwrap() - truth_end).abs() < 0.05, "{f}");
+    assert_eq!(f["basis"], "single-run");
+    let err = error_of(&["watch", dir.path().join("nope.csv").to_str().unwrap(), "--once"]);
+    assert!(err.contains("nope.csv"), "{err}");
+}
