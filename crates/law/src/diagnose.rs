@@ -290,22 +290,15 @@ fn order_checks(
     if uses_rate && rhos.len() >= 2 {
         let grid: Vec<f64> =
             (0..6).map(|i| rhos[0] + (rhos[rhos.len() - 1] - rhos[0]) * i as f64 / 5.0).collect();
-        'rho: for &n0 in &n0s {
-            for &d in &ds {
-                for w in grid.windows(2) {
-                    let (a, b) = (predict(&vars(n0, w[0], d)), predict(&vars(n0, w[1], d)));
-                    if rises(b, a) {
-                        out.push(warn(
-                            WarningKind::RhoOrder,
-                            format!(
-                                "higher rho predicts lower loss at n0 = {}, d = {}: rho {} → {}, rho {} → {} (the paper: higher rate, higher loss)",
-                                short(n0), short(d), short(w[0]), short(a), short(w[1]), short(b)
-                            ),
-                        ));
-                        break 'rho;
-                    }
-                }
-            }
+        let at = |n0: f64, d: f64, rho: f64| predict(&vars(n0, rho, d));
+        if let Some(r) = first_reversal(&n0s, &ds, &grid, at, |lo, hi| rises(hi, lo)) {
+            out.push(warn(
+                WarningKind::RhoOrder,
+                format!(
+                    "higher rho predicts lower loss at n0 = {}, d = {}: rho {} → {}, rho {} → {} (the paper: higher rate, higher loss)",
+                    short(r.outer), short(r.d), short(r.steps[0]), short(r.values[0]), short(r.steps[1]), short(r.values[1])
+                ),
+            ));
         }
     }
     let uses_size = law.expr.uses_var(Var::N0) || law.expr.uses_var(Var::N) || law.expr.uses_var(Var::L0);
@@ -315,24 +308,47 @@ fn order_checks(
         } else {
             rhos.clone()
         };
-        'n0: for &rho in &grid {
-            for &d in &ds {
-                for w in n0s.windows(2) {
-                    let (a, b) = (predict(&vars(w[0], rho, d)), predict(&vars(w[1], rho, d)));
-                    if rises(a, b) {
-                        out.push(warn(
-                            WarningKind::N0Order,
-                            format!(
-                                "the larger model predicts higher loss at rho = {}, d = {}: n0 {} → {}, n0 {} → {} (the paper: larger model, lower loss)",
-                                short(rho), short(d), short(w[0]), short(a), short(w[1]), short(b)
-                            ),
-                        ));
-                        break 'n0;
-                    }
+        let at = |rho: f64, d: f64, n0: f64| predict(&vars(n0, rho, d));
+        if let Some(r) = first_reversal(&grid, &ds, &n0s, at, rises) {
+            out.push(warn(
+                WarningKind::N0Order,
+                format!(
+                    "the larger model predicts higher loss at rho = {}, d = {}: n0 {} → {}, n0 {} → {} (the paper: larger model, lower loss)",
+                    short(r.outer), short(r.d), short(r.steps[0]), short(r.values[0]), short(r.steps[1]), short(r.values[1])
+                ),
+            ));
+        }
+    }
+}
+
+/// Where a prediction first moves the wrong way between consecutive `steps` of one variable.
+struct Reversal {
+    outer: f64,
+    d: f64,
+    steps: [f64; 2],
+    values: [f64; 2],
+}
+
+/// Scans `outer × ds × consecutive steps` for the first pair `(at(outer, d, s0), at(outer, d, s1))` that
+/// `wrong` flags.
+fn first_reversal(
+    outer: &[f64],
+    ds: &[f64],
+    steps: &[f64],
+    at: impl Fn(f64, f64, f64) -> f64,
+    wrong: impl Fn(f64, f64) -> bool,
+) -> Option<Reversal> {
+    for &o in outer {
+        for &d in ds {
+            for w in steps.windows(2) {
+                let (a, b) = (at(o, d, w[0]), at(o, d, w[1]));
+                if wrong(a, b) {
+                    return Some(Reversal { outer: o, d, steps: [w[0], w[1]], values: [a, b] });
                 }
             }
         }
     }
+    None
 }
 
 /// `not-identified` from the design of the data: what varies and what does not.
