@@ -40,7 +40,7 @@ enum Command {
     Info(cmd::info::Args),
     /// Fetch the public-domain corpus, train or load a tokenizer, pack token shards.
     Data(cmd::data::Args),
-    /// Import a loss log (trainer_state.json, CSV, JSONL) as a curve file.
+    /// Import loss logs (HF trainer state, TensorBoard, W&B CSV, JSONL, Megatron, torchtune, regex) as curves.
     Import(cmd::import::Args),
     /// Prune a model (depth, width, N:M, unstructured) and write a loadable HF directory.
     Prune(cmd::prune::Args),

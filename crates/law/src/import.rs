@@ -1,23 +1,29 @@
-//! Importing loss logs from other tools as a curve (`p2law import`).
+//! Importing loss logs from other tools as curves (`p2law import`).
 //!
-//! Input: a log file and what the log cannot know — the run's name, `n0`, `rho`, `l0` ([`RunInfo`]). Output: an
-//! [`Imported`] holding a one-run [`Curves`] (write it with [`crate::curves::write_curves_csv_with`]).
+//! Input: a log file or run folder, and what the log cannot know — the run's name, `n0`, `rho`, `l0`
+//! ([`RunInfo`]). Output: an [`Imported`] holding a one-run [`Curves`] (write it with
+//! [`crate::curves::write_curves_csv_with`]); several imports merge into one [`Curves`] with [`Batch`].
 //!
-//! Formats ([`LogFormat`]):
-//! - `trainer-state`: a Hugging Face `trainer_state.json`; each entry of `log_history` is a record.
-//! - `csv`: a header row and one row per logging step (W&B / TensorBoard exports, custom loggers).
-//! - `jsonl`: one JSON object per line.
+//! Formats ([`LogFormat`]; sniffed from the content when not given, see `sniff.rs`):
+//! - `trainer-state`: a Hugging Face `trainer_state.json`, or an output folder of `checkpoint-N/`s (the last
+//!   wins); each entry of `log_history` is a record.
+//! - `tfevents`: TensorBoard event files (`tfevents.rs`); one record per step, one field per scalar tag.
+//! - `csv`: a header row and one row per step — W&B history and panel exports (a panel of several runs holds
+//!   several runs; pick one with [`ImportOptions::source_run`]) and custom loggers (`wandb.rs`).
+//! - `jsonl`: one JSON object per line (torchtune's jsonl `DiskLogger`, nanoGPT-style loggers).
+//! - `megatron`, `torchtune`: the text logs of Megatron-LM and torchtune; `regex`: any other text log
+//!   through [`ImportOptions::regex`] with named groups (`text.rs`).
 //!
-//! Column choice, when not given in [`ImportOptions`]:
-//! - loss: the first of [`LOSS_COLUMNS`] that any record has. Held-out losses (`eval_loss`, `val_loss`, …) come
-//!   before training losses (`loss`, `train_loss`): the law models held-out loss, and a training loss is a noisy
-//!   running mean. Records without the chosen column (e.g. training-only rows between evaluations) are skipped.
-//! - tokens `d`: a tokens column from [`TOKEN_COLUMNS`] (`num_input_tokens_seen`, which the HF Trainer logs with
-//!   `include_num_input_tokens_seen`, `tokens`, …) when present; otherwise a step column from [`STEP_COLUMNS`]
-//!   times `tokens_per_step` (batch size × sequence length × gradient accumulation × data-parallel ranks).
-//!   A record whose tokens field is missing falls back to its step the same way.
-//! - Records at `d = 0` (an evaluation before training, `eval_on_start`) are skipped: the law is undefined at
-//!   zero tokens. The number skipped is reported in [`Imported::skipped`].
+//! Column choice, when not given in [`ImportOptions`] (`columns.rs`; names match case-insensitively, `/` as `_`):
+//! - loss: the first of [`LOSS_COLUMNS`] that any record has. Held-out losses (`eval_loss`, `eval/loss`,
+//!   `val_loss`, `lm loss validation`, …) come before training losses: the law models held-out loss, and a
+//!   training loss is a noisy running mean. Records without the chosen column are skipped.
+//! - tokens `d`: a tokens column from [`TOKEN_COLUMNS`] (`num_input_tokens_seen`, which the HF Trainer logs
+//!   with `include_num_input_tokens_seen`; Megatron's consumed samples × `seq_length`; …) when present;
+//!   otherwise a step column from [`STEP_COLUMNS`] times `tokens_per_step` (batch size × sequence length ×
+//!   gradient accumulation × data-parallel ranks), which the error asks for when it is needed.
+//! - Records at `d = 0` (an evaluation before training) are skipped: the law is undefined at zero tokens.
+//!   Two records at the same `d` are an error naming both.
 //!
 //! ```
 //! use p2law_law::import::{import_log_bytes, ImportOptions, LogFormat, RunInfo};
@@ -27,42 +33,81 @@
 //! let got = import_log_bytes(log, LogFormat::Csv, "log.csv".as_ref(), &run, &opts).unwrap();
 //! assert_eq!(got.loss_column, "val_loss");
 //! assert_eq!((got.curves.points.len(), got.curves.points[0].d()), (1, 200.0 * 4096.0));
+//!
+//! // A W&B panel export of two runs (format sniffed), each mapped to its own variables, merged into one set.
+//! use p2law_law::import::{read_log_bytes, sniff_format, Batch};
+//! let panel = b"Step,a - eval/loss,a - eval/loss__MIN,b - eval/loss\n50,2.5,2.5,2.7\n100,2.4,2.4,2.6\n";
+//! let format = sniff_format(panel, "panel.csv".as_ref()).unwrap();
+//! let log = read_log_bytes(panel, format, "panel.csv".as_ref(), None).unwrap();
+//! assert_eq!(log.run_names(), ["a", "b"]);
+//! let mut batch = Batch::new();
+//! for (name, rho) in [("a", 0.25), ("b", 0.5)] {
+//!     let opts = ImportOptions { source_run: Some(name.into()), ..opts.clone() };
+//!     batch.add(&log.import(&RunInfo::new(name, 1e9, rho, 2.2), &opts).unwrap()).unwrap();
+//! }
+//! let (curves, steps) = batch.finish();
+//! assert_eq!((curves.runs.len(), curves.points.len()), (2, 4));
+//! assert_eq!(steps, Some(vec![50.0, 100.0, 50.0, 100.0]));
 //! ```
 
+mod batch;
+mod columns;
+mod error;
+mod points;
+mod proto;
 mod records;
+mod sniff;
 #[cfg(test)]
 mod tests;
+mod text;
+mod tfevents;
+mod wandb;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::curves::{Curves, Point, Run};
-use crate::var::Var;
-use records::{Field, Record};
+pub use batch::Batch;
+pub use columns::{LOSS_COLUMNS, STEP_COLUMNS, TOKEN_COLUMNS};
+pub use error::ImportError;
+pub use sniff::run_folders;
 
-/// Loss columns in order of preference: held-out first.
-pub const LOSS_COLUMNS: [&str; 8] = [
-    "eval_loss",
-    "val_loss",
-    "validation_loss",
-    "valid_loss",
-    "test_loss",
-    "loss",
-    "train_loss",
-    "training_loss",
-];
-/// Columns that count tokens directly, in order of preference.
-pub const TOKEN_COLUMNS: [&str; 6] =
-    ["num_input_tokens_seen", "tokens", "tokens_seen", "num_tokens", "total_tokens", "d"];
-/// Columns that count optimizer steps, in order of preference.
-pub const STEP_COLUMNS: [&str; 5] = ["step", "global_step", "steps", "iter", "iteration"];
+use crate::curves::Curves;
+use records::Series;
 
-/// The log file's format.
+/// The log's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     TrainerState,
+    TfEvents,
     Csv,
     Jsonl,
+    Megatron,
+    Torchtune,
+    Regex,
+}
+
+impl LogFormat {
+    pub const ALL: [LogFormat; 7] = [
+        LogFormat::TrainerState,
+        LogFormat::TfEvents,
+        LogFormat::Csv,
+        LogFormat::Jsonl,
+        LogFormat::Megatron,
+        LogFormat::Torchtune,
+        LogFormat::Regex,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LogFormat::TrainerState => "trainer-state",
+            LogFormat::TfEvents => "tfevents",
+            LogFormat::Csv => "csv",
+            LogFormat::Jsonl => "jsonl",
+            LogFormat::Megatron => "megatron",
+            LogFormat::Torchtune => "torchtune",
+            LogFormat::Regex => "regex",
+        }
+    }
 }
 
 impl FromStr for LogFormat {
@@ -70,11 +115,14 @@ impl FromStr for LogFormat {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "trainer-state" => Ok(LogFormat::TrainerState),
-            "csv" => Ok(LogFormat::Csv),
-            "jsonl" => Ok(LogFormat::Jsonl),
-            _ => Err(format!("unknown log format {s:?} (expected trainer-state, csv or jsonl)")),
+            "tensorboard" => return Ok(LogFormat::TfEvents),
+            "wandb" => return Ok(LogFormat::Csv),
+            _ => {}
         }
+        LogFormat::ALL.into_iter().find(|f| f.name() == s).ok_or_else(|| {
+            let names: Vec<_> = LogFormat::ALL.iter().map(|f| f.name()).collect();
+            format!("unknown log format {s:?} (expected {})", names.join(", "))
+        })
     }
 }
 
@@ -90,6 +138,8 @@ pub struct RunInfo {
     pub method: Option<String>,
     pub model: Option<String>,
     pub family: Option<String>,
+    /// The rate the pruning aimed at (`pruning.json`'s `target_rho`), when it differs from `rho`.
+    pub rho_target: Option<f64>,
 }
 
 impl RunInfo {
@@ -98,14 +148,28 @@ impl RunInfo {
     }
 }
 
-/// Column overrides for ambiguous logs; `None` means choose automatically (see the module docs).
+/// Choices for ambiguous logs; `None` means choose automatically (see the module docs).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ImportOptions {
     /// Tokens per optimizer step, to turn a step column into tokens.
     pub tokens_per_step: Option<f64>,
+    /// The loss column (for TensorBoard files, the tag, e.g. `eval/loss`).
     pub loss_column: Option<String>,
     pub tokens_column: Option<String>,
     pub step_column: Option<String>,
+    /// Which run of a log that holds several (a W&B panel export).
+    pub source_run: Option<String>,
+    /// Pattern with named groups for [`LogFormat::Regex`].
+    pub regex: Option<String>,
+}
+
+/// A log read into records, before column choice: one or more runs.
+#[derive(Debug, Clone)]
+pub struct Log {
+    /// The file read (for a run folder: the chosen `trainer_state.json`, or the folder of event files).
+    pub source: PathBuf,
+    pub format: LogFormat,
+    series: Vec<Series>,
 }
 
 /// An imported curve and how it was read.
@@ -115,6 +179,13 @@ pub struct Imported {
     pub curves: Curves,
     /// The step of each point (NaN where the record had none); `None` when the log has no step column.
     pub steps: Option<Vec<f64>>,
+    /// Where each point came from in the log ("log_history[3]", "line 7", "step 50 (record at byte offset 96)").
+    pub at: Vec<String>,
+    /// The file read, and its format.
+    pub source: PathBuf,
+    pub format: LogFormat,
+    /// The run's name in the log, when the log names its runs.
+    pub source_run: Option<String>,
     pub loss_column: String,
     /// How `d` was obtained: a column name, or `"<step column> × <tokens per step>"`.
     pub tokens_from: String,
@@ -122,34 +193,96 @@ pub struct Imported {
     pub skipped: usize,
 }
 
-/// Why a log could not be imported.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    #[error("{}: cannot read: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("{}: {at}: {message}", path.display())]
-    Parse { path: PathBuf, at: String, message: String },
-    #[error("{}: no loss column; looked for {}; pass the loss column by name", path.display(), tried.join(", "))]
-    NoLossColumn { path: PathBuf, tried: Vec<String> },
-    #[error("{}: cannot tell tokens seen: {reason}", path.display())]
-    NoTokens { path: PathBuf, reason: String },
-    #[error("{}: {at}: column `{column}`: {value} is not a {expected}", path.display())]
-    BadValue { path: PathBuf, at: String, column: String, value: String, expected: &'static str },
-    #[error("{}: no record has both a loss (`{loss_column}`) and tokens > 0", path.display())]
-    NoRows { path: PathBuf, loss_column: String },
-    #[error("{field} = {value}: must be {expected}")]
-    BadRunInfo { field: &'static str, value: String, expected: &'static str },
+fn read_file(path: &Path) -> Result<Vec<u8>, ImportError> {
+    std::fs::read(path).map_err(|source| ImportError::Read { path: path.into(), source })
 }
 
-/// Reads `path` and imports it.
+/// Reads `path` (a file or run folder) into records; `format` is sniffed when `None`.
+pub fn read_log(path: &Path, format: Option<LogFormat>, regex: Option<&str>) -> Result<Log, ImportError> {
+    let format = format.or(regex.map(|_| LogFormat::Regex));
+    let located = sniff::locate(path, format)?;
+    let format = located.format.or(format);
+    if let ([file], Some(format)) = (located.files.as_slice(), format) {
+        return read_log_bytes(&read_file(file)?, format, file, regex);
+    }
+    if let [file] = located.files.as_slice() {
+        let bytes = read_file(file)?;
+        return read_log_bytes(&bytes, sniff::sniff(&bytes, file)?, file, regex);
+    }
+    // Several event files of one run.
+    let mut events = tfevents::Events::default();
+    for file in &located.files {
+        let label = file.strip_prefix(path).unwrap_or(file).display().to_string();
+        events.read(&read_file(file)?, file, Some(&label))?;
+    }
+    Ok(Log { source: path.into(), format: LogFormat::TfEvents, series: Series::one(events.records) })
+}
+
+/// The format of a log file's content, as `read_log` sniffs it; the error names each format tried.
+pub fn sniff_format(bytes: &[u8], path: &Path) -> Result<LogFormat, ImportError> {
+    sniff::sniff(bytes, path)
+}
+
+/// Reads a log already in memory; `path` is only used in messages.
+pub fn read_log_bytes(
+    bytes: &[u8],
+    format: LogFormat,
+    path: &Path,
+    regex: Option<&str>,
+) -> Result<Log, ImportError> {
+    let series = match format {
+        LogFormat::TrainerState => Series::one(records::trainer_state(bytes, path)?),
+        LogFormat::Csv => wandb::csv(bytes, path)?,
+        LogFormat::Jsonl => Series::one(records::jsonl(bytes, path)?),
+        LogFormat::TfEvents => {
+            let mut events = tfevents::Events::default();
+            events.read(bytes, path, None)?;
+            Series::one(events.records)
+        }
+        LogFormat::Megatron => Series::one(text::megatron(bytes, path)?),
+        LogFormat::Torchtune => Series::one(text::torchtune(bytes, path)?),
+        LogFormat::Regex => {
+            let pattern = regex.ok_or_else(|| ImportError::BadRegex {
+                pattern: String::new(),
+                message: "the regex format needs a pattern (--regex)".into(),
+            })?;
+            Series::one(text::regex_lines(bytes, path, pattern)?)
+        }
+    };
+    Ok(Log { source: path.into(), format, series })
+}
+
+impl Log {
+    /// The names of the runs in the log, when it names them (a W&B panel export).
+    pub fn run_names(&self) -> Vec<String> {
+        self.series.iter().filter_map(|s| s.name.clone()).collect()
+    }
+
+    /// The run `opts.source_run` (or the only run) as a curve.
+    pub fn import(&self, run: &RunInfo, opts: &ImportOptions) -> Result<Imported, ImportError> {
+        let series = match (&opts.source_run, self.series.as_slice()) {
+            (None, [one]) => one,
+            (None, _) => {
+                return Err(ImportError::SeveralRuns { path: self.source.clone(), runs: self.run_names() })
+            }
+            (Some(want), all) => all.iter().find(|s| s.name.as_deref() == Some(want)).ok_or_else(|| {
+                let runs = self.run_names();
+                let runs = if runs.is_empty() { vec!["one unnamed run".into()] } else { runs };
+                ImportError::NoSuchRun { path: self.source.clone(), run: want.clone(), runs }
+            })?,
+        };
+        points::import_series(series, &self.source, self.format, run, opts)
+    }
+}
+
+/// Reads `path` (a file or run folder) and imports it; `format` is sniffed when `None`.
 pub fn import_log(
     path: &Path,
-    format: LogFormat,
+    format: Option<LogFormat>,
     run: &RunInfo,
     opts: &ImportOptions,
 ) -> Result<Imported, ImportError> {
-    let bytes = std::fs::read(path).map_err(|source| ImportError::Read { path: path.into(), source })?;
-    import_log_bytes(&bytes, format, path, run, opts)
+    read_log(path, format, opts.regex.as_deref())?.import(run, opts)
 }
 
 /// Imports a log already in memory; `path` is only used in messages.
@@ -160,189 +293,14 @@ pub fn import_log_bytes(
     run: &RunInfo,
     opts: &ImportOptions,
 ) -> Result<Imported, ImportError> {
-    check_run(run)?;
-    if let Some(t) = opts.tokens_per_step.filter(|t| !(t.is_finite() && *t > 0.0)) {
-        let value = t.to_string();
-        return Err(ImportError::BadRunInfo { field: "tokens per step", value, expected: "finite and > 0" });
-    }
-    let records = match format {
-        LogFormat::TrainerState => records::trainer_state(bytes, path)?,
-        LogFormat::Csv => records::csv(bytes, path)?,
-        LogFormat::Jsonl => records::jsonl(bytes, path)?,
-    };
-    let cols = Columns::choose(&records, path, opts)?;
-    let (mut points, mut steps, mut skipped) = (Vec::new(), Vec::new(), 0);
-    let n = run.n.unwrap_or(run.n0 * (1.0 - run.rho));
-    for record in &records {
-        let Some(loss) = number(record, &cols.loss, path)? else {
-            skipped += 1;
-            continue;
-        };
-        let step = cols.step.as_deref().map(|c| number(record, c, path)).transpose()?.flatten();
-        let tokens = match cols.tokens.as_deref().map(|c| number(record, c, path)).transpose()?.flatten() {
-            Some(t) => t,
-            None => match (step, opts.tokens_per_step) {
-                (Some(s), Some(tps)) => s * tps,
-                _ => {
-                    return Err(no_tokens(
-                        path,
-                        format!("{} has a loss but no tokens or step (with --tokens-per-step)", record.at),
-                    ))
-                }
-            },
-        };
-        if tokens == 0.0 {
-            skipped += 1;
-            continue;
-        }
-        if tokens < 0.0 {
-            return Err(bad(path, record, cols.tokens_from_column(), tokens.to_string(), "tokens count ≥ 0"));
-        }
-        if loss <= 0.0 {
-            return Err(bad(path, record, &cols.loss, loss.to_string(), "loss > 0"));
-        }
-        let mut vars = [0.0; 6];
-        vars[Var::N0 as usize] = run.n0;
-        vars[Var::N as usize] = n;
-        vars[Var::Rho as usize] = run.rho;
-        vars[Var::L0 as usize] = run.l0;
-        vars[Var::D as usize] = tokens;
-        vars[Var::Loss as usize] = loss;
-        points.push(Point { run: 0, vars });
-        steps.push(step.unwrap_or(f64::NAN));
-    }
-    if points.is_empty() {
-        return Err(ImportError::NoRows { path: path.into(), loss_column: cols.loss });
-    }
-    let r = Run {
-        name: run.name.clone(),
-        n0: run.n0,
-        rho: run.rho,
-        l0: run.l0,
-        method: run.method.clone(),
-        model: run.model.clone(),
-        family: run.family.clone(),
-        rho_target: None,
-    };
-    Ok(Imported {
-        curves: Curves { runs: vec![r], points },
-        steps: cols.step.is_some().then_some(steps),
-        tokens_from: cols.describe_tokens(opts.tokens_per_step),
-        loss_column: cols.loss,
-        skipped,
-    })
+    read_log_bytes(bytes, format, path, opts.regex.as_deref())?.import(run, opts)
 }
 
-/// The chosen loss, tokens and step columns.
-#[derive(Debug)]
-struct Columns {
-    loss: String,
-    tokens: Option<String>,
-    step: Option<String>,
+/// "path (at)", for messages that name a point's origin.
+pub(crate) fn describe(path: &Path, at: &str) -> String {
+    format!("{} ({at})", path.display())
 }
 
-impl Columns {
-    fn choose(records: &[Record], path: &Path, opts: &ImportOptions) -> Result<Columns, ImportError> {
-        let has = |c: &str| records.iter().any(|r| r.fields.contains_key(c));
-        let pick = |given: &Option<String>, candidates: &[&str]| -> Option<String> {
-            match given {
-                Some(c) => Some(c.clone()),
-                None => candidates.iter().find(|c| has(c)).map(|c| c.to_string()),
-            }
-        };
-        let loss = pick(&opts.loss_column, &LOSS_COLUMNS).filter(|c| has(c)).ok_or_else(|| {
-            let tried = opts.loss_column.iter().cloned().collect::<Vec<_>>();
-            let tried = if tried.is_empty() { LOSS_COLUMNS.map(String::from).to_vec() } else { tried };
-            ImportError::NoLossColumn { path: path.into(), tried }
-        })?;
-        for given in [&opts.tokens_column, &opts.step_column].into_iter().flatten() {
-            if !has(given) {
-                return Err(no_tokens(path, format!("no record has the column `{given}`")));
-            }
-        }
-        // A tokens column given or found wins; the step column is still read to fill gaps and to keep steps.
-        let tokens = if opts.step_column.is_some() && opts.tokens_column.is_none() {
-            None
-        } else {
-            pick(&opts.tokens_column, &TOKEN_COLUMNS)
-        };
-        let step = pick(&opts.step_column, &STEP_COLUMNS);
-        if tokens.is_none() && (step.is_none() || opts.tokens_per_step.is_none()) {
-            let reason = match step {
-                Some(s) => format!(
-                    "no tokens column ({}); pass tokens per step to use column `{s}`",
-                    TOKEN_COLUMNS.join(", ")
-                ),
-                None => format!(
-                    "no tokens column ({}) and no step column ({})",
-                    TOKEN_COLUMNS.join(", "),
-                    STEP_COLUMNS.join(", ")
-                ),
-            };
-            return Err(no_tokens(path, reason));
-        }
-        Ok(Columns { loss, tokens, step })
-    }
-
-    fn tokens_from_column(&self) -> &str {
-        self.tokens.as_deref().or(self.step.as_deref()).unwrap_or("d")
-    }
-
-    fn describe_tokens(&self, tokens_per_step: Option<f64>) -> String {
-        match (&self.tokens, &self.step, tokens_per_step) {
-            (Some(t), _, _) => t.clone(),
-            (None, Some(s), Some(tps)) => format!("{s} × {tps}"),
-            _ => String::new(),
-        }
-    }
-}
-
-/// A finite number from a record's column; `None` when the record lacks it.
-fn number(record: &Record, column: &str, path: &Path) -> Result<Option<f64>, ImportError> {
-    let value = match record.fields.get(column) {
-        None => return Ok(None),
-        Some(Field::Number(v)) => *v,
-        Some(Field::Text(s)) => {
-            s.trim().parse::<f64>().map_err(|_| bad(path, record, column, format!("{s:?}"), "number"))?
-        }
-        Some(Field::Other) => return Err(bad(path, record, column, "a non-number".into(), "number")),
-    };
-    if !value.is_finite() {
-        return Err(bad(path, record, column, value.to_string(), "finite number"));
-    }
-    Ok(Some(value))
-}
-
-fn bad(path: &Path, record: &Record, column: &str, value: String, expected: &'static str) -> ImportError {
-    ImportError::BadValue { path: path.into(), at: record.at.clone(), column: column.into(), value, expected }
-}
-
-fn no_tokens(path: &Path, reason: String) -> ImportError {
+pub(crate) fn no_tokens(path: &Path, reason: String) -> ImportError {
     ImportError::NoTokens { path: path.into(), reason }
-}
-
-fn check_run(run: &RunInfo) -> Result<(), ImportError> {
-    let bad = |field, value: f64, expected| {
-        Err(ImportError::BadRunInfo { field, value: value.to_string(), expected })
-    };
-    if run.name.trim().is_empty() {
-        return Err(ImportError::BadRunInfo {
-            field: "name",
-            value: "empty".into(),
-            expected: "a non-empty name",
-        });
-    }
-    if !(run.n0.is_finite() && run.n0 > 0.0) {
-        return bad("n0", run.n0, "finite and > 0");
-    }
-    if !(run.rho > 0.0 && run.rho < 1.0) {
-        return bad("rho", run.rho, "in (0, 1)");
-    }
-    if !(run.l0.is_finite() && run.l0 > 0.0) {
-        return bad("l0", run.l0, "finite and > 0");
-    }
-    if let Some(n) = run.n.filter(|n| !(n.is_finite() && *n > 0.0)) {
-        return bad("n", n, "finite and > 0");
-    }
-    Ok(())
 }

@@ -1,5 +1,6 @@
-//! Reading the three log formats into one shape: a list of [`Record`]s, each a map from field name to value
-//! with a location for error messages. Column choice and validation happen in the parent module.
+//! The common shape every reader produces — [`Series`] of [`Record`]s, each record a map from field name to
+//! value with a location for error messages — and the two JSON readers (`trainer_state.json`, JSON Lines).
+//! Column choice and validation happen in `columns.rs` and the parent module.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -23,6 +24,19 @@ pub(crate) struct Record {
     pub fields: HashMap<String, Field>,
 }
 
+/// The records of one run; `name` is the run's name when the log holds several (a W&B panel export).
+#[derive(Debug, Clone)]
+pub(crate) struct Series {
+    pub name: Option<String>,
+    pub records: Vec<Record>,
+}
+
+impl Series {
+    pub fn one(records: Vec<Record>) -> Vec<Series> {
+        vec![Series { name: None, records }]
+    }
+}
+
 fn from_json(value: serde_json::Value) -> Field {
     match value {
         serde_json::Value::Number(n) => n.as_f64().map_or(Field::Other, Field::Number),
@@ -31,7 +45,7 @@ fn from_json(value: serde_json::Value) -> Field {
     }
 }
 
-fn text<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str, ImportError> {
+pub(crate) fn text<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str, ImportError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
         ImportError::Parse {
@@ -70,31 +84,6 @@ pub(crate) fn trainer_state(bytes: &[u8], path: &Path) -> Result<Vec<Record>, Im
             Ok(Record { at, fields })
         })
         .collect()
-}
-
-/// A CSV log with a header row. Empty fields are left out of the record.
-pub(crate) fn csv(bytes: &[u8], path: &Path) -> Result<Vec<Record>, ImportError> {
-    let csv_error = |e: csv::Error| ImportError::Parse {
-        path: path.into(),
-        at: format!("line {}", e.position().map_or(1, |p| p.line())),
-        message: e.to_string(),
-    };
-    let mut reader =
-        csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text(bytes, path)?.as_bytes());
-    let header: Vec<String> = reader.headers().map_err(csv_error)?.iter().map(str::to_string).collect();
-    let mut records = Vec::new();
-    for row in reader.records() {
-        let row = row.map_err(csv_error)?;
-        let at = format!("line {}", row.position().map_or(1, |p| p.line()));
-        let fields = header
-            .iter()
-            .zip(row.iter())
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| (k.clone(), Field::Text(v.to_string())))
-            .collect();
-        records.push(Record { at, fields });
-    }
-    Ok(records)
 }
 
 /// JSON Lines: one object per non-blank line. JSON `null` fields are left out (a logger's "not measured").
