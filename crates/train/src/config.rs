@@ -128,6 +128,10 @@ pub struct EvalSection {
     /// step to the last (fewer when steps coincide), since a scaling law's D spans decades.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub points: Option<u64>,
+    /// With `points`: the first evaluation's step (the log spacing runs from it to the last step), so the
+    /// curve skips the first steps' optimisation transient. Default 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_step: Option<u64>,
     /// Size of the fixed held-out slice: the first this many tokens of the held-out split. Default 65536.
     pub tokens: Option<u64>,
     /// Sequences per evaluation forward pass. Default `train.micro_batch`.
@@ -320,7 +324,17 @@ impl FileConfig {
         if self.eval.points == Some(0) {
             return Err(bad("eval.points", "must be at least 1".into()));
         }
-        let eval_log_steps = self.eval.points.map(|p| log_spaced_steps(total_steps, p));
+        if self.eval.first_step.is_some() && self.eval.points.is_none() {
+            return Err(bad("eval.first_step", "only applies with eval.points".into()));
+        }
+        let first_step = self.eval.first_step.unwrap_or(1);
+        if !(1..=total_steps).contains(&first_step) {
+            return Err(bad(
+                "eval.first_step",
+                format!("{first_step} must be in 1..={total_steps} (the run's steps)"),
+            ));
+        }
+        let eval_log_steps = self.eval.points.map(|p| log_spaced_steps(first_step, total_steps, p));
         let eval_every = self.eval.every_tokens.unwrap_or((t.tokens / 10).max(t.batch_tokens));
         let eval_tokens = self.eval.tokens.unwrap_or(65_536);
         let eval_micro = self.eval.micro_batch.unwrap_or(t.micro_batch);
@@ -371,6 +385,7 @@ impl FileConfig {
             eval: EvalSection {
                 every_tokens: self.eval.points.is_none().then_some(eval_every),
                 points: self.eval.points,
+                first_step: self.eval.first_step,
                 tokens: Some(eval_tokens),
                 micro_batch: Some(eval_micro),
             },
@@ -444,12 +459,14 @@ impl RunConfig {
     }
 }
 
-/// `points` steps in `1..=total` spaced evenly in log(step), rounded, without repeats; always ends at `total`.
-fn log_spaced_steps(total: u64, points: u64) -> Vec<u64> {
+/// `points` steps in `first..=total` spaced evenly in log(step), rounded, without repeats; always ends at
+/// `total`.
+fn log_spaced_steps(first: u64, total: u64, points: u64) -> Vec<u64> {
+    let ratio = total as f64 / first as f64;
     let mut steps: Vec<u64> = (0..points)
         .map(|i| {
             let f = if points == 1 { 1.0 } else { i as f64 / (points - 1) as f64 };
-            ((total as f64).powf(f).round() as u64).clamp(1, total)
+            ((first as f64 * ratio.powf(f)).round() as u64).clamp(first, total)
         })
         .collect();
     steps.push(total);

@@ -121,4 +121,11 @@ fn log_spaced_evaluation_points() {
     let both = BASE.to_string() + "[eval]\npoints = 5\nevery_tokens = 1024\n";
     assert!(err(&both).contains("not both"), "{}", err(&both));
     assert!(err(&(BASE.to_string() + "[eval]\npoints = 0\n")).contains("eval.points"));
+    // From a later first step: 4 … 100 spaced evenly in log(step).
+    let later = resolve(&(text.clone() + "first_step = 4\n")).unwrap();
+    assert_eq!(later.eval_log_steps.as_deref(), Some(&[4, 9, 20, 45, 100][..]));
+    assert_eq!(resolve(&later.to_run_toml()).unwrap(), later);
+    assert!(err(&(text.clone() + "first_step = 101\n")).contains("eval.first_step"));
+    let without_points = BASE.to_string() + "[eval]\nfirst_step = 4\n";
+    assert!(err(&without_points).contains("only applies with eval.points"), "{}", err(&without_points));
 }

@@ -167,14 +167,7 @@ pub fn execute(args: &Args) -> anyhow::Result<Value> {
     let starts = apply::sample_offsets(calib_ids.len(), args.samples, seq_len, args.seed)
         .with_context(|| format!("--calib {}", args.calib.display()))?;
     let sequences = starts.iter().map(|&s| calib_ids.window(s, seq_len)).collect::<Result<Vec<_>, _>>()?;
-    let heldout_ids = match &heldout {
-        Some(path) => {
-            let reader = p2law_data::ShardReader::open(path)
-                .with_context(|| format!("--heldout {}", path.display()))?;
-            Some(reader.window(0, reader.len().min(args.eval_tokens))?)
-        }
-        None => None,
-    };
+    let heldout_ids = heldout.as_deref().map(|p| heldout_window(p, args.eval_tokens)).transpose()?;
 
     let say = |msg: &str| {
         if !args.quiet && !args.json {
@@ -185,8 +178,7 @@ pub fn execute(args: &Args) -> anyhow::Result<Value> {
         .with_context(|| format!("loading model {}", args.model.display()))?;
     let calib = Calibration::new(&sequences, args.batch, &device)?;
     let eval = |m: &Model| -> anyhow::Result<Option<f64>> {
-        let Some(ids) = &heldout_ids else { return Ok(None) };
-        Ok(Some(p2law_model::eval::evaluate(m, ids, seq_len, args.batch, |_, _| ())?.loss))
+        heldout_ids.as_ref().map(|ids| heldout_loss(m, ids, seq_len, args.batch)).transpose()
     };
     let l0 = match args.l0 {
         Some(l0) => Some(l0),
@@ -234,7 +226,78 @@ pub fn execute(args: &Args) -> anyhow::Result<Value> {
         "prune_seconds": prune_seconds,
         "details": outcome.details,
     });
-    write_output(&args.out, args.overwrite, &args.model, &outcome, &record, dtype)?;
+    let masks = outcome.masks.as_ref();
+    write_output(&args.out, args.overwrite, &args.model, &outcome.model, masks, &record, dtype)?;
+    Ok(record)
+}
+
+/// The first `eval_tokens` tokens of a held-out shard: the slice L0 and the pruned loss are measured on.
+fn heldout_window(path: &Path, eval_tokens: usize) -> anyhow::Result<Vec<u32>> {
+    let reader =
+        p2law_data::ShardReader::open(path).with_context(|| format!("--heldout {}", path.display()))?;
+    Ok(reader.window(0, reader.len().min(eval_tokens))?)
+}
+
+/// Mean next-token loss of `model` on `ids`, in windows of `context` tokens, `batch` windows at a time.
+fn heldout_loss(model: &Model, ids: &[u32], context: usize, batch: usize) -> anyhow::Result<f64> {
+    Ok(p2law_model::eval::evaluate(model, ids, context, batch, |_, _| ())?.loss)
+}
+
+/// The method `pruning.json` gives an unpruned control ([`control`]): the label `p2law report` looks for.
+pub const CONTROL_METHOD: &str = p2law_report::report::regime::CONTROL_METHOD;
+
+/// What [`control`] needs: the base model, and the held-out slice and context `execute` would measure
+/// L0 on (`--heldout`, `--eval-tokens`, the calibration `--seq-len`, `--batch`).
+#[derive(Debug, Clone)]
+pub struct ControlArgs {
+    pub model: PathBuf,
+    pub heldout: PathBuf,
+    pub eval_tokens: usize,
+    pub seq_len: usize,
+    pub batch: usize,
+    pub out: PathBuf,
+    pub compute: super::compute::Compute,
+}
+
+/// The unpruned control of a sweep: the base model written as a "pruned" directory with `rho` 0 and method
+/// [`CONTROL_METHOD`], its L0 measured exactly as [`execute`] measures the L0 of the models pruned from the
+/// same base (same slice, context and batch, same dtype), so `p2law train` post-trains it like them and its
+/// curve carries `rho` 0 and that L0. Written under a temporary name and renamed, like a pruned model.
+/// Returns the `pruning.json` record.
+pub fn control(args: &ControlArgs) -> anyhow::Result<Value> {
+    let config_path = args.model.join("config.json");
+    let config =
+        Config::from_file(&config_path).with_context(|| format!("reading {}", config_path.display()))?;
+    if args.out.exists() {
+        bail!("{}: already exists", args.out.display());
+    }
+    let (dtype, device) = args.compute.resolve()?;
+    let seq_len = args.seq_len.min(config.max_position_embeddings);
+    let ids = heldout_window(&args.heldout, args.eval_tokens)?;
+    let (_, model) = p2law_model::load_hf_dir(&args.model, dtype, &device)
+        .with_context(|| format!("loading model {}", args.model.display()))?;
+    let l0 = heldout_loss(&model, &ids, seq_len, args.batch)?;
+    let counts = ParamCounts::from_config(&config);
+    let record = json!({
+        "method": CONTROL_METHOD,
+        "criterion": "none",
+        "rho": 0.0,
+        "n0": {"non_embedding": counts.non_embedding, "total": counts.total},
+        "n": {"non_embedding": counts.non_embedding, "total": counts.total},
+        "l0": l0,
+        "l0_source": "measured on eval",
+        "loss_pruned": l0,
+        "eval": {
+            "data": args.heldout.display().to_string(),
+            "tokens": ids.len().saturating_sub(1),
+            "context": seq_len,
+        },
+        "source_model": args.model.display().to_string(),
+        "masks": null,
+        "prune_seconds": 0.0,
+        "details": {"control": "the base model, unpruned, post-trained like the pruned models"},
+    });
+    write_output(&args.out, false, &args.model, &model, None, &record, dtype)?;
     Ok(record)
 }
 
@@ -243,7 +306,8 @@ fn write_output(
     out: &Path,
     overwrite: bool,
     source: &Path,
-    outcome: &apply::Outcome,
+    model: &Model,
+    masks: Option<&p2law_prune::MaskSet>,
     record: &Value,
     dtype: candle_core::DType,
 ) -> anyhow::Result<()> {
@@ -254,9 +318,9 @@ fn write_output(
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
     }
-    p2law_model::save_hf_dir(&outcome.model, &tmp, &SaveOptions { dtype, max_shard_bytes: None })?;
+    p2law_model::save_hf_dir(model, &tmp, &SaveOptions { dtype, max_shard_bytes: None })?;
     p2law_model::copy_tokenizer_files(source, &tmp)?;
-    if let Some(masks) = &outcome.masks {
+    if let Some(masks) = masks {
         p2law_prune::masks_io::write_masks(&tmp.join("masks.safetensors"), masks)?;
     }
     let mut text = serde_json::to_string_pretty(record)?;

@@ -69,9 +69,10 @@ fn print_summary(r: &Report, args: &Args) {
         i.n_runs,
         i.n_points,
         i.files.len(),
-        i.source.display(),
+        args.runs.display(),
         i.skipped_unpruned.len()
     );
+    println!("regime: {}", r.regime.verdict);
     println!();
     let mut rows = Vec::new();
     for g in &r.fits {
@@ -101,5 +102,11 @@ fn print_summary(r: &Report, args: &Args) {
     let planned = r.plans.iter().filter(|p| p.error.is_none()).count();
     println!("plans: {planned} of {} runs (p2 fit of the {} group)", r.plans.len(), r.plan_group);
     println!();
-    println!("wrote {} and {} figure(s)", args.out.join("report.md").display(), r.figures.len());
+    println!(
+        "wrote {}, {} figure(s) and the {} curve file(s) read in {}",
+        args.out.join("report.md").display(),
+        r.figures.len(),
+        i.shipped.len(),
+        args.out.join(p2law_report::report::inputs::SHIPPED_DIR).display()
+    );
 }

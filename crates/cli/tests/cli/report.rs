@@ -1,6 +1,7 @@
 //! `p2law report` end to end through the real binary: synthetic curves with two methods → report.md,
 //! report.json and figures, the p2 fit recovering the parameters `synth` used; a tree of run directories with a
-//! pretraining run to skip and a protocol that cannot run; and the one-line errors for bad input.
+//! pretraining run to skip and a protocol that cannot run; paths relative to the report and the curves it
+//! ships, which reproduce its fits; and the one-line errors for bad input.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -145,6 +146,92 @@ fn report_on_run_directories_skips_pretraining_and_unsupported_protocols() {
     // --quiet prints nothing.
     let out = ok(&["report", s(&runs), "-o", s(&out_dir), "--starts", "16", "--quiet"]);
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn report_names_files_relative_to_itself_and_its_shipped_curves_reproduce_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let synth = dir.path().join("synth.csv");
+    ok(&["synth", "-o", s(&synth), "--points", "6", "--methods", "depth,width"]);
+    // A run tree as a sweep leaves it: one directory per run, an unpruned control, the twins file.
+    let text = std::fs::read_to_string(&synth).unwrap();
+    let (header, rows) = text.split_once('\n').unwrap();
+    let runs = dir.path().join("sweep/runs");
+    let mut names: Vec<&str> = rows.lines().map(|l| l.split(',').next().unwrap()).collect();
+    names.dedup();
+    for name in &names {
+        let mine: Vec<&str> = rows.lines().filter(|l| l.starts_with(&format!("{name},"))).collect();
+        let run_dir = runs.join(name.replace(' ', "-"));
+        std::fs::create_dir_all(&run_dir).unwrap();
+        std::fs::write(run_dir.join("curve.csv"), format!("{header}\n{}\n", mine.join("\n"))).unwrap();
+    }
+    std::fs::create_dir_all(runs.join("m-control")).unwrap();
+    std::fs::write(
+        runs.join("m-control/curve.csv"),
+        "run,n0,rho,l0,d,loss,method\nm-control,1e8,0,3.3,1e7,3.31,control\nm-control,1e8,0,3.3,1e8,3.3,control\n",
+    )
+    .unwrap();
+    std::fs::write(
+        runs.join("twins.json"),
+        r#"{"twins": [{"run": "m-depth-r0.3", "same_as": "m-depth-r0.2", "method": "depth", "rho": 0.2}]}"#,
+    )
+    .unwrap();
+    let out_dir = dir.path().join("sweep/report");
+    ok(&["report", s(&runs), "-o", s(&out_dir), "--starts", "8"]);
+    let json_text = std::fs::read_to_string(out_dir.join("report.json")).unwrap();
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    let tmp = dir.path().to_str().unwrap();
+    assert!(!json_text.contains(tmp) && !md.contains(tmp), "an absolute path of this machine in the report");
+    let report: serde_json::Value = serde_json::from_str(&json_text).unwrap();
+    let inputs = &report["inputs"];
+    assert_eq!(inputs["source"], "../runs");
+    assert_eq!(inputs["twins_file"], "../runs/twins.json");
+    let files = inputs["files"].as_array().unwrap();
+    let shipped = inputs["shipped"].as_array().unwrap();
+    assert_eq!((files.len(), shipped.len()), (names.len() + 1, names.len() + 1));
+    for (file, copy) in files.iter().zip(shipped) {
+        let (file, copy) = (file.as_str().unwrap(), copy.as_str().unwrap());
+        assert!(file.starts_with("../runs/") && file.ends_with("/curve.csv"), "{file}");
+        // Named after the run directory, byte for byte the file read.
+        let run_dir = file.trim_start_matches("../runs/").trim_end_matches("/curve.csv");
+        assert_eq!(copy, format!("curves/{run_dir}.csv"));
+        assert_eq!(std::fs::read(out_dir.join(file)).unwrap(), std::fs::read(out_dir.join(copy)).unwrap());
+    }
+    let listed = std::fs::read_dir(out_dir.join("curves")).unwrap().count();
+    assert_eq!(listed, names.len() + 2, "one file per run and the twins file");
+    assert!(md.contains("source: `../runs`") && md.contains("## Regime"), "{md}");
+    // The control is out of the fits but in the regime checks, and the twin fails the distinct-rates check.
+    assert_eq!(inputs["skipped_unpruned"], serde_json::json!(["m-control"]));
+    let regime = &report["regime"];
+    assert_eq!(regime["in_regime"], false);
+    let distinct =
+        regime["checks"].as_array().unwrap().iter().find(|c| c["name"] == "distinct_rates").unwrap();
+    assert_eq!(distinct["status"], "fails");
+    assert!(regime["models"].as_array().unwrap().iter().any(|m| m["control"]["run"] == "m-control"));
+    // Only one of the three sizes has a control, so the drift check cannot run on all of them.
+    assert!(
+        md.contains("**Not in regime** — fails: distinct_rates; cannot run: control_drift."),
+        "{}",
+        &md[md.find("## Regime").unwrap()..md.find("## Inputs").unwrap()]
+    );
+
+    // The shipped curves alone give the same fits, protocols and regime.
+    let again_dir = dir.path().join("again");
+    ok(&["report", s(&out_dir.join("curves")), "-o", s(&again_dir), "--starts", "8"]);
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(again_dir.join("report.json")).unwrap()).unwrap();
+    for key in ["fits", "protocols", "plans", "trends", "regime"] {
+        assert_eq!(report[key], again[key], "{key}");
+    }
+    assert_eq!(again["inputs"]["source"], "../sweep/report/curves");
+    assert_eq!(again["inputs"]["shipped"], report["inputs"]["shipped"]);
+    // And reporting on the shipped folder into its own report leaves it as it is.
+    ok(&["report", s(&out_dir.join("curves")), "-o", s(&out_dir), "--starts", "8"]);
+    assert_eq!(std::fs::read_dir(out_dir.join("curves")).unwrap().count(), names.len() + 2);
+    let own: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(own["fits"], report["fits"]);
+    assert_eq!(own["inputs"]["source"], "curves");
 }
 
 #[test]

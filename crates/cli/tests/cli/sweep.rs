@@ -1,5 +1,5 @@
-//! `p2law sweep` end to end on generated shards: the full grid and its report, an idempotent rerun, and two
-//! sweeps sharing one directory without doing any unit twice. (`recipes/micro.toml` is the same code path
+//! `p2law sweep` end to end on generated shards: the full grid and its report, an idempotent rerun, two
+//! sweeps sharing one directory without doing any unit twice, and unpruned controls. (`recipes/micro.toml` is the same code path
 //! on the real corpus, run by the README's main command.)
 
 use super::common;
@@ -149,4 +149,76 @@ fn rates_that_reach_the_same_model_are_post_trained_once() {
     assert!(err.contains("2 same as another rate"), "{err}");
     let runs = tmp.path().join("twins/runs");
     assert!(runs.join("s-depth-r0.25/final").is_dir() && !runs.join("s-depth-r0.3").exists());
+}
+
+#[test]
+fn controls_are_post_trained_like_the_pruned_models_and_skipped_on_rerun() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = common::build_shards(tmp.path());
+    let path = recipe(tmp.path(), &data, "ctl");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(r#"methods = ["depth", "width", "nm", "unstructured"]"#, r#"methods = ["depth", "nm"]"#)
+        .replace("calib_seq_len = 32", "calib_seq_len = 32\ncontrol = true");
+    std::fs::write(&path, text).unwrap();
+    let first = sweep(&path);
+    let err = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{err}");
+    // 2 bases, and per base: its control (written, post-trained) + 2 methods × 2 rates × (prune, post-train).
+    assert_eq!(tally(&first), (22, 0, 0), "{err}");
+    let (runs, pruned) = (tmp.path().join("ctl/runs"), tmp.path().join("ctl/pruned"));
+    let json = |p: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    for model in ["xs", "s"] {
+        let record = json(&pruned.join(format!("{model}-control/pruning.json")));
+        assert_eq!((record["method"].as_str(), record["rho"].as_f64()), (Some("control"), Some(0.0)));
+        assert_eq!(record["n"], record["n0"]);
+        // The control's L0 is measured as the pruned models' is: on the same tokens, the same number.
+        let l0 = record["l0"].as_f64().unwrap();
+        for run in ["depth-r0.25", "nm-r0.5"] {
+            let other = json(&pruned.join(format!("{model}-{run}/pruning.json")));
+            assert_eq!(other["l0"].as_f64().unwrap(), l0, "{model}-{run}");
+        }
+        // Post-trained like them: the same [posttrain] (the generated RUN.toml differs only in name and paths).
+        let config = |run: &str| {
+            let text = std::fs::read_to_string(tmp.path().join(format!("ctl/configs/{run}.toml"))).unwrap();
+            let mut t: toml::Table = toml::from_str(&text).unwrap();
+            for key in ["name", "out", "model"] {
+                t.remove(key);
+            }
+            t
+        };
+        assert_eq!(config(&format!("{model}-control")), config(&format!("{model}-nm-r0.5")));
+        let curve = std::fs::read_to_string(runs.join(format!("{model}-control/curve.csv"))).unwrap();
+        let mut lines = curve.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+        let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+        assert!(rows.len() >= 4, "{curve}");
+        for row in &rows {
+            assert_eq!((row[col("rho")], row[col("method")]), ("0", "control"), "{curve}");
+            assert_eq!(row[col("l0")].parse::<f64>().unwrap(), l0);
+            assert_eq!(row[col("n")], row[col("n0")]);
+        }
+        assert!(runs.join(format!("{model}-control/final/config.json")).is_file());
+    }
+    // The report leaves the controls out of the fits and checks the regime with them.
+    assert_eq!(json(&runs.join("twins.json")), serde_json::json!({"twins": []}));
+    let report = json(&tmp.path().join("ctl/report/report.json"));
+    assert_eq!(report["inputs"]["n_runs"], 8);
+    assert_eq!(report["inputs"]["skipped_unpruned"], serde_json::json!(["s-control", "xs-control"]));
+    let models = report["regime"]["models"].as_array().unwrap();
+    let names: Vec<&str> = models.iter().map(|m| m["model"].as_str().unwrap()).collect();
+    assert_eq!(names, ["xs", "s"]);
+    assert!(models.iter().all(|m| m["control"]["run"].is_string() && m["pruned_runs"] == 4));
+    let drift = &report["regime"]["checks"][0];
+    assert_eq!(drift["name"], "control_drift");
+    assert_ne!(drift["status"], "cannot_run", "{drift}");
+    assert!(err.contains("regime: "), "{err}");
+    assert!(tmp.path().join("ctl/report/curves/xs-control.csv").is_file());
+    // Rerun: everything is found done, the controls too.
+    let again = sweep(&path);
+    assert!(again.status.success());
+    assert_eq!(tally(&again), (0, 22, 0));
 }

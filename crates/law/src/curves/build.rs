@@ -56,6 +56,11 @@ pub(crate) struct Builder {
     skip_unpruned: bool,
     /// Names of the runs set aside, in the order first seen.
     unpruned: Vec<String>,
+    /// The rows set aside, read as curves of their own (`rho` = 0 allowed); a row that does not validate
+    /// is left out of them, since pretraining curves were never held to the post-training schema.
+    unpruned_rows: Option<Box<Builder>>,
+    /// Accept `rho` = 0 (the builder of the rows set aside).
+    zero_rho_ok: bool,
 }
 
 impl Builder {
@@ -69,13 +74,19 @@ impl Builder {
         self.curves
     }
 
-    /// The curves and the names of the unpruned runs set aside.
-    pub fn finish_with_unpruned(self) -> (Curves, Vec<String>) {
-        (self.curves, self.unpruned)
+    /// The curves, the names of the unpruned runs set aside, and those runs' readable rows as curves.
+    pub fn finish_with_unpruned(self) -> (Curves, Vec<String>, Curves) {
+        let unpruned_curves = self.unpruned_rows.map(|b| b.finish()).unwrap_or_default();
+        (self.curves, self.unpruned, unpruned_curves)
     }
 
     /// Validates one row and adds its point (and its run, the first time the run is named).
     pub fn push<'a>(&mut self, at: RowAt<'_>, get: impl Fn(&str) -> Cell<'a>) -> Result<(), CurveError> {
+        self.push_row(at, &get)
+    }
+
+    /// [`Builder::push`] behind a trait object, so the builder of the rows set aside reuses it.
+    fn push_row<'a>(&mut self, at: RowAt<'_>, get: &dyn Fn(&str) -> Cell<'a>) -> Result<(), CurveError> {
         let run_cell = get("run");
         if run_cell == Cell::Absent {
             return Err(missing(at, "run"));
@@ -86,10 +97,15 @@ impl Builder {
             if !self.unpruned.contains(&name) {
                 self.unpruned.push(name);
             }
+            let side = self
+                .unpruned_rows
+                .get_or_insert_with(|| Box::new(Builder { zero_rho_ok: true, ..Builder::default() }));
+            // Best effort, as documented on the field: the row's error is not this reader's concern.
+            let _ = side.push_row(at, get);
             return Ok(());
         }
         let n0 = required(at, "n0", &get, positive)?;
-        let rho = required(at, "rho", &get, open_unit)?;
+        let rho = required(at, "rho", &get, if self.zero_rho_ok { unit_from_zero } else { open_unit })?;
         let l0 = required(at, "l0", &get, positive)?;
         let d = required(at, "d", &get, positive)?;
         let loss = required(at, "loss", &get, positive)?;

@@ -73,6 +73,10 @@ pub struct PostTraining {
     pub curves: Curves,
     /// Names of the unpruned runs (`rho` = 0) that were set aside, in the order first seen.
     pub unpruned: Vec<String>,
+    /// The unpruned runs' rows that pass the usual checks (with `rho` = 0 allowed), as curves: an unpruned
+    /// control post-trained beside the pruned models (`p2law report`'s regime checks read it). Rows that do
+    /// not pass are left out here, never an error.
+    pub unpruned_curves: Curves,
 }
 
 /// Reads and merges curve files like [`read_curves`], but sets aside unpruned runs (`rho` = 0: the
@@ -89,8 +93,8 @@ pub fn read_post_training_curves<P: AsRef<Path>>(
     for path in paths {
         read_into(&mut builder, path.as_ref(), format)?;
     }
-    let (curves, unpruned) = builder.finish_with_unpruned();
-    Ok(PostTraining { curves, unpruned })
+    let (curves, unpruned, unpruned_curves) = builder.finish_with_unpruned();
+    Ok(PostTraining { curves, unpruned, unpruned_curves })
 }
 
 /// Parses curve text already in memory; `path` is only used in error messages.

@@ -264,6 +264,14 @@ fn post_training_reading_sets_unpruned_runs_aside() {
     assert_eq!(got.unpruned, ["pre"]);
     assert_eq!(got.curves.runs.len(), 1);
     assert_eq!(got.curves.points.len(), 2);
+    // The rows set aside are kept as curves of their own, rho 0 and all.
+    assert_eq!(got.unpruned_curves.runs.len(), 1);
+    assert_eq!((got.unpruned_curves.runs[0].rho, got.unpruned_curves.points.len()), (0.0, 2));
+    assert_eq!(got.unpruned_curves.points[1].loss(), 7.0);
+    // An unpruned row that fails the checks (a zero loss) is left out of them, not an error.
+    std::fs::write(&path, format!("{HEADER}\npre,1e6,0,9,1,0\npre,1e6,0,9,2,7\na,1e6,0.5,2,1,3\n")).unwrap();
+    let got = read_post_training_curves(&[&path], None).unwrap();
+    assert_eq!((got.unpruned.len(), got.unpruned_curves.points.len()), (1, 1));
     // The plain reader still rejects rho = 0, and a negative rate is an error either way.
     assert!(read_curves(&[&path], None).is_err());
     std::fs::write(&path, format!("{HEADER}\na,1e6,-0.1,2,1,3\n")).unwrap();

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use p2law_law::Metrics;
 
 use super::fits::{LawScore, PROTOCOLS};
+use super::regime::{Status, CONTROL_METHOD, DRIFT_FRACTION, NOISE_POINTS, NOISE_SIGMAS};
 use super::trends::Verdict;
 use super::Report;
 use crate::text::num;
@@ -13,6 +14,7 @@ use crate::text::num;
 pub fn render(r: &Report) -> String {
     let mut md = String::from("# P² Law report\n\n");
     summary(&mut md, r);
+    regime(&mut md, r);
     inputs(&mut md, r);
     fits(&mut md, r);
     protocols(&mut md, r);
@@ -171,10 +173,106 @@ fn summary(md: &mut String, r: &Report) {
     md.push('\n');
 }
 
+/// The regime checks (issue 16): the verdict, each check with its numbers, and a row per base model.
+fn regime(md: &mut String, r: &Report) {
+    let g = &r.regime;
+    let _ = writeln!(md, "## Regime\n");
+    let _ = writeln!(
+        md,
+        "Whether these runs are in the paper's regime — well-trained bases recovering from pruning — by four \
+         checks; \"in regime\" only when all four hold. The control is each base post-trained unpruned exactly \
+         like its pruned models (rho 0, method `{CONTROL_METHOD}`). Damage is read at each pruned run's first \
+         evaluation. Evaluation noise: {NOISE_SIGMAS} × the residual standard deviation of the control's last \
+         {NOISE_POINTS} evaluations about a straight line in ln d (the held-out tokens are the same at every \
+         evaluation, so this is the jitter between two evaluations of a model post-training no longer \
+         changes); without a control, the pruned runs' last evaluations pooled.\n"
+    );
+    match g.verdict.strip_prefix("not in regime") {
+        Some(why) if !g.in_regime => {
+            let _ = writeln!(md, "**Not in regime**{why}.\n");
+        }
+        _ => {
+            let _ = writeln!(md, "**In regime**: all four checks hold.\n");
+        }
+    }
+    let _ = writeln!(md, "| check | requirement | result | measured |\n|---|---|---|---|");
+    for c in &g.checks {
+        let mark = match c.status {
+            Status::Holds => "✓ holds",
+            Status::Fails => "✗ **fails**",
+            Status::CannotRun => "**cannot run**",
+        };
+        let cell = |t: &str| t.replace('|', "\\|").replace('\n', " ");
+        let _ = writeln!(md, "| {} | {} | {mark} | {} |", c.name, cell(&c.requirement), cell(&c.detail));
+    }
+    md.push('\n');
+    let _ = writeln!(
+        md,
+        "| model | n0 | pruned runs | control: L0 → end | drift | smallest damage (run) | drift limit ({DRIFT_FRACTION} ×) | noise | runs below L0 | distinct rates |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+    for m in &g.models {
+        let control = m
+            .control
+            .as_ref()
+            .map_or("none".into(), |c| format!("{} → {}", num(Some(c.l0), 5), num(Some(c.end), 5)));
+        let damage = m
+            .smallest_damage
+            .as_ref()
+            .map_or("-".into(), |d| format!("{} ({})", num(Some(d.damage), 4), d.run));
+        let below: Vec<String> = m
+            .below_l0
+            .iter()
+            .map(|b| {
+                let beyond = if b.beyond_noise == Some(true) { " **> noise**" } else { "" };
+                format!("{} by {}{beyond}", b.run, num(Some(b.by), 3))
+            })
+            .collect();
+        let rates: Vec<String> = m.distinct_rates.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {control} | {} | {damage} | {} | {} | {} | {} |",
+            m.model,
+            num(Some(m.n0), 3),
+            m.pruned_runs,
+            num(m.control.as_ref().map(|c| c.drift), 3),
+            num(m.drift_limit, 3),
+            num(m.noise, 3),
+            if below.is_empty() { "none".into() } else { below.join(", ") },
+            rates.join(", ")
+        );
+    }
+    md.push('\n');
+    let betas: Vec<String> = g
+        .beta
+        .iter()
+        .map(|b| format!("{} {}", b.group, b.beta.map_or("failed".into(), |v| num(Some(v), 4))))
+        .collect();
+    let _ = writeln!(md, "Unbounded p2 beta per method: {}.\n", betas.join(", "));
+    if !g.twins.is_empty() {
+        let _ = writeln!(md, "Rates the sweep did not post-train (same model as a lower rate):\n");
+        for t in &g.twins {
+            let _ = writeln!(md, "- {} = {} (rho {})", t.run, t.same_as, num(Some(t.rho), 5));
+        }
+        md.push('\n');
+    }
+}
+
 fn inputs(md: &mut String, r: &Report) {
     let i = &r.inputs;
     let _ = writeln!(md, "## Inputs\n");
-    let _ = writeln!(md, "- source: `{}` ({} curve file(s))", i.source.display(), i.files.len());
+    let _ = writeln!(
+        md,
+        "- source: `{}` ({} curve file(s)); the exact files read are shipped in `{}/` beside this report, so \
+         `p2law report {}` reproduces its fits",
+        i.source.display(),
+        i.files.len(),
+        super::inputs::SHIPPED_DIR,
+        super::inputs::SHIPPED_DIR
+    );
+    if let Some(t) = &i.twins_file {
+        let _ = writeln!(md, "- the sweep's record of rates that reached the same model: `{}`", t.display());
+    }
     let _ = writeln!(md, "- {} pruned runs, {} points", i.n_runs, i.n_points);
     let skipped = &i.skipped_unpruned;
     if skipped.is_empty() {

@@ -8,7 +8,10 @@
 //!    scores, or why a protocol cannot run on a group;
 //! 4. a token-budget plan per run from the pooled `p2` fit ([`plans`]);
 //! 5. the paper's trends checked on the data ([`trends`]);
-//! 6. figures ([`figures`]) and the two files, written atomically.
+//! 6. whether the runs are in the paper's regime ([`regime`]: control drift, β > 0, no run below L0, distinct
+//!    rates), from the unpruned controls the fits leave out;
+//! 7. figures ([`figures`]) and the two files, written atomically, beside `curves/`: copies of the exact curve
+//!    files read ([`inputs::ship`]). Every path the report names is relative to its directory.
 //!
 //! A law that fails to fit a group is reported as such; only unreadable input or an unwritable output
 //! directory is an error.
@@ -18,6 +21,7 @@ pub mod fits;
 pub mod inputs;
 pub mod markdown;
 pub mod plans;
+pub mod regime;
 pub mod trends;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +33,7 @@ pub use figures::FigureRef;
 pub use fits::{GroupFits, LawScore, ProtocolResult};
 pub use inputs::Inputs;
 pub use plans::{PlanOverrides, PlanSettings, RunPlan};
+pub use regime::Regime;
 pub use trends::{Trend, Verdict};
 
 /// How to build a report.
@@ -61,6 +66,7 @@ pub struct Report {
     pub plan_group: String,
     pub plans: Vec<RunPlan>,
     pub trends: Vec<Trend>,
+    pub regime: Regime,
     pub figures: Vec<FigureRef>,
 }
 
@@ -79,16 +85,19 @@ pub enum BuildError {
     CreateDir { path: PathBuf, source: std::io::Error },
     #[error("{}: cannot write: {source}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
+    #[error("{}: cannot read the sweep's twins: {message}", path.display())]
+    Twins { path: PathBuf, message: String },
     #[error(transparent)]
     Plot(#[from] crate::ReportError),
 }
 
-/// Reads `source`, analyses it and writes `report.md`, `report.json` and the figures into `out_dir`
-/// (created if missing).
+/// Reads `source`, analyses it and writes `report.md`, `report.json`, the figures and `curves/` into
+/// `out_dir` (created if missing).
 pub fn generate(source: &Path, out_dir: &Path, opts: &ReportOptions) -> Result<Report, BuildError> {
-    let inputs = inputs::load(source)?;
+    let mut inputs = inputs::load(source)?;
     std::fs::create_dir_all(out_dir)
         .map_err(|e| BuildError::CreateDir { path: out_dir.into(), source: e })?;
+    inputs::ship(&mut inputs, out_dir)?;
     let laws: Vec<Law> =
         Law::builtin_names().into_iter().map(|n| Law::builtin(n).expect("built-in laws parse")).collect();
     let p2 = Law::builtin("p2").expect("the p2 built-in parses");
@@ -109,6 +118,7 @@ pub fn generate(source: &Path, out_dir: &Path, opts: &ReportOptions) -> Result<R
         None => Vec::new(),
     };
     let trends = trends::check_trends(&inputs.curves);
+    let regime = regime::check(&inputs.curves, &inputs.unpruned_curves, &fits, &inputs.twins);
 
     let mut report = Report {
         laws: laws.iter().map(|l| l.name.clone()).collect(),
@@ -121,6 +131,7 @@ pub fn generate(source: &Path, out_dir: &Path, opts: &ReportOptions) -> Result<R
         plan_settings,
         plans,
         trends,
+        regime,
         figures: Vec::new(),
     };
     report.figures = figures::draw_all(&report, &groups, &p2, out_dir)?;

@@ -6,7 +6,10 @@
 //! configs/<run>.toml     every generated RUN.toml (rerunnable with `p2law train --config`)
 //! base/<model>/          pretraining runs (curve.csv, checkpoints/, final/)
 //! pruned/<model>-<method>-<rate>/   `p2law prune` outputs (HF dir + pruning.json [+ masks])
+//! pruned/<model>-control/           with `[prune] control = true`: the base as is, pruning.json with rho 0
 //! runs/<model>-<method>-<rate>/     post-training runs: the curves the law is fitted to
+//! runs/<model>-control/             the unpruned control, post-trained exactly like the pruned models
+//! runs/twins.json        rates that reached the same model as a lower rate (not post-trained)
 //! runs.sqlite            the run store of every training run
 //! claims/                lock files of work in progress
 //! report/                `p2law report runs/` at the end
@@ -16,6 +19,8 @@
 //! checkpoint, a pruning (written under a temporary name, renamed at the end) starts over. Several sweeps
 //! can share a directory: each unit is claimed by a lock file ([`claim`]) and skipped by the others.
 //! L0 of a pretrained base is its final held-out loss on the same slice its post-training runs evaluate.
+//! The control (when the recipe asks for one) is a unit like a pruning (`pruned/<model>-control/`) and a
+//! post-training run like the others, so it resumes, skips and is claimed the same way.
 
 mod claim;
 pub mod recipe;
@@ -24,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use p2law_report::report::regime::{self, Twin};
 use p2law_train::trainer::Control;
 use p2law_train::FileConfig;
 use recipe::{BaseModel, Recipe};
@@ -52,8 +58,8 @@ struct Tally {
     skipped: usize,
     busy: Vec<String>,
     unreachable: Vec<String>,
-    /// Runs whose rate gave the same pruned model as an earlier rate (`(run, twin)`): not post-trained.
-    twins: Vec<(String, String)>,
+    /// Runs whose rate gave the same pruned model as an earlier rate: not post-trained.
+    twins: Vec<Twin>,
 }
 
 /// What became of one pruning unit.
@@ -149,7 +155,13 @@ impl Sweep<'_> {
         Ok(Some(out.join("final")))
     }
 
-    fn prune(&mut self, run: &str, base: &Path, method: &str, rate: f64) -> anyhow::Result<Pruned> {
+    /// The pruned-model unit `run` (`pruned/<run>/`): found done when its `pruning.json` exists, skipped
+    /// when another sweep holds it, else made by `make` under this sweep's claim.
+    fn pruned_unit(
+        &mut self,
+        run: &str,
+        make: impl FnOnce(&mut Self, &Path) -> anyhow::Result<Pruned>,
+    ) -> anyhow::Result<Pruned> {
         let out = self.dir("pruned").join(run);
         if out.join("pruning.json").is_file() {
             self.tally.skipped += 1;
@@ -164,9 +176,35 @@ impl Sweep<'_> {
             self.tally.skipped += 1;
             return Ok(Pruned::Dir(out));
         }
-        let grid = &self.recipe.prune;
-        let eval_tokens =
+        make(self, &out)
+    }
+
+    /// The held-out tokens the post-training runs evaluate on, which L0 is measured on too.
+    fn eval_tokens(&self) -> usize {
+        let tokens =
             self.recipe.posttrain.get("eval").and_then(|e| e.get("tokens")).and_then(|v| v.as_integer());
+        tokens.map_or(65_536, |t| t as usize)
+    }
+
+    /// The context L0 and the pruned loss are measured with (the calibration sequence length).
+    fn l0_context(&self) -> usize {
+        self.recipe.prune.calib_seq_len.unwrap_or(128)
+    }
+
+    fn prune(&mut self, run: &str, base: &Path, method: &str, rate: f64) -> anyhow::Result<Pruned> {
+        self.pruned_unit(run, |sweep, out| sweep.prune_now(run, base, method, rate, out))
+    }
+
+    fn prune_now(
+        &mut self,
+        run: &str,
+        base: &Path,
+        method: &str,
+        rate: f64,
+        out: &Path,
+    ) -> anyhow::Result<Pruned> {
+        let out = out.to_path_buf();
+        let grid = &self.recipe.prune;
         let args = super::prune::Args {
             model: base.to_path_buf(),
             method: method.into(),
@@ -179,7 +217,7 @@ impl Sweep<'_> {
             width_axes: grid.width_axes.clone().unwrap_or("hidden".into()),
             calib: self.recipe.data.join("calib.bin"),
             samples: grid.calib_samples.unwrap_or(32),
-            seq_len: grid.calib_seq_len.unwrap_or(128),
+            seq_len: self.l0_context(),
             seed: self.recipe.seed,
             batch: 8,
             heldout: Some(self.recipe.data.join("heldout.bin")),
@@ -187,7 +225,7 @@ impl Sweep<'_> {
             // pruned model's loss is: the base's own last evaluation may use other tokens (pretraining's
             // `eval.tokens`), and an L0 from a different sample shifts every `L − L0` of the fit.
             l0: None,
-            eval_tokens: eval_tokens.map_or(65_536, |t| t as usize),
+            eval_tokens: self.eval_tokens(),
             out: out.clone(),
             overwrite: false,
             compute: Default::default(),
@@ -215,6 +253,34 @@ impl Sweep<'_> {
             }
             Err(e) => Err(e.context(format!("pruning {run}"))),
         }
+    }
+
+    /// The unpruned control of base model `m`: `pruned/<model>-control/` (the base with a `pruning.json` of
+    /// rho 0 and its L0 measured like the pruned models'), then post-trained like them as `<model>-control`.
+    fn control(&mut self, m: &BaseModel, base: &Path) -> anyhow::Result<()> {
+        let run = format!("{}-{}", m.name, super::prune::CONTROL_METHOD);
+        let made = self.pruned_unit(&run, |sweep, out| {
+            let args = super::prune::ControlArgs {
+                model: base.to_path_buf(),
+                heldout: sweep.recipe.data.join("heldout.bin"),
+                eval_tokens: sweep.eval_tokens(),
+                seq_len: sweep.l0_context(),
+                batch: 8,
+                out: out.to_path_buf(),
+                compute: Default::default(),
+            };
+            sweep.say(&format!("writing the unpruned control {run}"));
+            let record = super::prune::control(&args).with_context(|| format!("control {run}"))?;
+            sweep.say(&format!("control {run}: l0 {:.4}", record["l0"].as_f64().unwrap_or(f64::NAN)));
+            sweep.tally.done += 1;
+            Ok(Pruned::Dir(out.to_path_buf()))
+        })?;
+        let Pruned::Dir(dir) = made else { return Ok(()) };
+        let mut model = toml::Table::new();
+        model.insert("hf_dir".into(), dir.display().to_string().into());
+        let recipe = self.recipe;
+        self.train(&run, &recipe.out.join("runs").join(&run), model, "posttrain", &recipe.posttrain)?;
+        Ok(())
     }
 }
 
@@ -246,6 +312,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut sweep = Sweep { recipe: &recipe, quiet: args.quiet, tally: Tally::default() };
     for m in &recipe.models {
         let Some(base) = sweep.base(m)? else { continue };
+        if recipe.prune.control {
+            sweep.control(m, &base)?;
+        }
         for method in &recipe.prune.methods {
             // Achieved ρ → run: two target rates that whole layers (or channels) round to the same
             // pruned model would post-train the same run twice and count twice in every fit.
@@ -264,7 +333,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     sweep.say(&format!(
                         "{run} reaches the same model as {twin} (rho {rho:.4}): not post-trained"
                     ));
-                    sweep.tally.twins.push((run, twin.clone()));
+                    sweep.tally.twins.push(Twin { run, same_as: twin.clone(), method: method.clone(), rho });
                     continue;
                 }
                 reached.push((rho, run.clone()));
@@ -292,10 +361,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !t.busy.is_empty() {
         sweep.say(&format!("still running elsewhere: {}", t.busy.join(", ")));
     }
+    if t.busy.is_empty() {
+        // Only a pass that saw every unit knows every twin; the report's regime checks read this file.
+        let runs = recipe.out.join("runs");
+        regime::write_twins(&runs, &t.twins).with_context(|| format!("writing {}", runs.display()))?;
+    }
     if !args.no_report && t.busy.is_empty() {
         let out = recipe.out.join("report");
-        p2law_report::generate(&recipe.out.join("runs"), &out, &p2law_report::ReportOptions::default())?;
+        let report =
+            p2law_report::generate(&recipe.out.join("runs"), &out, &p2law_report::ReportOptions::default())?;
         sweep.say(&format!("report: {}", out.join("report.md").display()));
+        sweep.say(&format!("regime: {}", report.regime.verdict));
     }
     Ok(())
 }

@@ -16,6 +16,7 @@
 //! [prune]                        # methods × rates (the sparse methods with `criterion`)
 //! methods = ["depth", "width", "nm", "unstructured"]
 //! rates = [0.15, 0.25, 0.35]
+//! control = true                 # also post-train each base unpruned (run `<model>-control`, rho 0)
 //!
 //! [posttrain]                    # RUN.toml sections for every pruned model
 //! train = { tokens = 131072, ... }
@@ -76,8 +77,13 @@ pub struct PruneGrid {
     pub width_axes: Option<String>,
     /// Calibration sequences. Default 32.
     pub calib_samples: Option<usize>,
-    /// Tokens per calibration sequence. Default 128.
+    /// Tokens per calibration sequence. Default 128. Also the context L0 is measured with.
     pub calib_seq_len: Option<usize>,
+    /// Post-train every base model unpruned too, exactly like the pruned models (same `[posttrain]`, same
+    /// data): the run `<model>-control`, whose curve has `rho` 0, method `control` and the base's L0 measured
+    /// as the pruned models' is. `p2law report` checks the regime with it. Default false.
+    #[serde(default)]
+    pub control: bool,
 }
 
 impl Recipe {
@@ -145,6 +151,7 @@ impl Recipe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use p2law_train::schedule::Decay;
 
     const GOOD: &str = r#"
         name = "t"
@@ -173,6 +180,74 @@ mod tests {
     fn good_recipe_resolves_paths() {
         let r = load(GOOD).unwrap();
         assert!(r.out.is_absolute() && r.out.ends_with("sweep"));
+        assert!(!r.prune.control, "no control unless asked");
+        let r = load(&GOOD.replace("rates = [0.25]", "rates = [0.25]\n        control = true")).unwrap();
+        assert!(r.prune.control);
+    }
+
+    /// What `p2law train` makes of a recipe section, as the sweep hands it over (see `Sweep::train`).
+    fn resolved(r: &Recipe, sections: &toml::Table, model: toml::Table) -> p2law_train::config::RunConfig {
+        let mut t = sections.clone();
+        t.insert("name".into(), "x".into());
+        t.insert("out".into(), "/x/run".into());
+        t.insert("model".into(), model.into());
+        let mut data = toml::Table::new();
+        data.insert("dir".into(), r.data.display().to_string().into());
+        t.insert("data".into(), data.into());
+        let file: p2law_train::FileConfig = toml::Value::Table(t).try_into().unwrap();
+        file.resolve(Path::new("/x/RUN.toml")).unwrap()
+    }
+
+    #[test]
+    fn shipped_recipes_load_and_regime_follows_issue_16s_design() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../recipes");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let r = Recipe::load(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+                names.push(r.name);
+            }
+        }
+        names.sort();
+        assert_eq!(names, ["micro", "mini", "regime"]);
+        let r = Recipe::load(&dir.join("regime.toml")).unwrap();
+        // One Llama family of at least 4 sizes, all at least 8 layers deep, spanning at least 6× in N0.
+        let mut n0s = Vec::new();
+        for m in &r.models {
+            let json = serde_json::to_value(m.arch.as_ref().unwrap()).unwrap();
+            let config = p2law_model::Config::from_hf_json(&json).unwrap();
+            assert!(config.num_layers >= 8, "{}", m.name);
+            assert_eq!(json["architectures"][0], "LlamaForCausalLM");
+            n0s.push(p2law_model::ParamCounts::from_config(&config).non_embedding as f64);
+        }
+        assert!(n0s.len() >= 4 && n0s[n0s.len() - 1] / n0s[0] >= 6.0, "{n0s:?}");
+        assert!(n0s.windows(2).all(|w| w[0] < w[1]));
+        // Depth, width and 2:4 at 0.15 / 0.25 / 0.35, with controls; L0 measured with the curves' context.
+        assert_eq!(r.prune.methods, ["depth", "width", "nm"]);
+        assert_eq!(r.prune.rates, [0.15, 0.25, 0.35]);
+        assert!(r.prune.control);
+        let mut model = toml::Table::new();
+        model.insert("arch".into(), r.models[0].arch.clone().unwrap().into());
+        let pre = resolved(&r, r.pretrain.as_ref().unwrap(), model);
+        // Pretraining: at least 15M tokens, cosine down to about 1 % of the peak.
+        assert!(pre.total_steps * pre.batch_tokens >= 15_000_000);
+        assert_eq!(pre.schedule.decay, Decay::Cosine);
+        assert!(pre.schedule.min_lr <= 0.011 * pre.schedule.peak_lr);
+        // A model directory to post-train: what resolving checks of it is its config.json.
+        let pruned = tempfile::tempdir().unwrap();
+        let arch = serde_json::to_string(r.models[0].arch.as_ref().unwrap()).unwrap();
+        std::fs::write(pruned.path().join("config.json"), arch).unwrap();
+        let mut model = toml::Table::new();
+        model.insert("hf_dir".into(), pruned.path().display().to_string().into());
+        let post = resolved(&r, &r.posttrain, model);
+        // Post-training: at least 256 steps and 0.5M tokens, log-spaced evaluations from step 4 on at least
+        // 32k held-out tokens.
+        assert!(post.total_steps >= 256 && post.total_steps * post.batch_tokens >= 500_000);
+        assert!(post.eval_tokens >= 32_768);
+        let steps = post.eval_log_steps.clone().unwrap();
+        assert!(steps[0] >= 4 && steps.len() >= 12, "{steps:?}");
+        assert_eq!(r.prune.calib_seq_len, Some(post.seq_len));
     }
 
     #[test]
