@@ -59,7 +59,8 @@ pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
 }
 
-/// The project's Python (env `P2LAW_PY`, else the venv `scripts/venv.sh` makes), if it exists.
+/// The project's Python (env `P2LAW_PY`, else the venv `scripts/venv.sh` makes), if it exists with the
+/// `model` group (transformers) installed: the venv may hold only other groups, e.g. the bench's scipy.
 pub fn python() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("P2LAW_PY") {
         return Some(PathBuf::from(p));
@@ -68,6 +69,11 @@ pub fn python() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|_| std::env::var("HOME").map(|h| PathBuf::from(h).join(".cache/p2law")))
         .ok()?;
-    let py = cache.join("venv/bin/python");
-    py.is_file().then_some(py)
+    let venv = cache.join("venv");
+    let has_model = std::fs::read_dir(&venv)
+        .ok()?
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with(".installed-model-"));
+    let py = venv.join("bin/python");
+    (py.is_file() && has_model).then_some(py)
 }
