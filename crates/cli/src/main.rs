@@ -74,6 +74,19 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
+    if !verbose() {
+        // No input should panic (the fuzz targets check the readers); should one still, say so on one line.
+        std::panic::set_hook(Box::new(|info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+            eprintln!("error: internal error (a bug, please report it): {}{at}", without_backtrace(&msg));
+        }));
+    }
     let cli = Cli::parse();
     if let Err(err) = run(cli) {
         eprintln!("error: {}", error_line(&err, verbose()));

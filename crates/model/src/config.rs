@@ -491,4 +491,29 @@ mod tests {
         v["rope_scaling"] = json!({"rope_type": "yarn", "factor": 4.0});
         assert!(Config::from_hf_json(&v).unwrap_err().to_string().contains("yarn"));
     }
+
+    #[test]
+    fn zero_heads_and_overflowing_sizes_are_errors_not_panics() {
+        let mut v = base();
+        v["num_attention_heads"] = json!(0);
+        let err = Config::from_hf_json(&v).unwrap_err().to_string();
+        assert!(err.contains("num_attention_heads") && err.contains("positive"), "{err}");
+        for (key, value) in [
+            ("vocab_size", json!(u64::MAX)),
+            ("head_dim", json!(1u64 << 62)),
+            ("num_hidden_layers", json!(1u64 << 63)),
+            ("intermediate_size", json!(1u64 << 40)),
+        ] {
+            let mut v = base();
+            v[key] = value;
+            let err = Config::from_hf_json(&v).unwrap_err().to_string();
+            assert!(err.contains("2^40"), "{key}: {err}");
+        }
+        // At the limit is fine: 2^40 parameters are counted without overflow.
+        let mut v = base();
+        v["vocab_size"] = json!(1u64 << 33);
+        v["hidden_size"] = json!(64);
+        let cfg = Config::from_hf_json(&v).unwrap();
+        assert!(ParamCounts::from_config(&cfg).total as u64 <= MAX_PARAMS);
+    }
 }

@@ -47,6 +47,8 @@ impl Staging {
                 Ok(()) => {}
                 // Another process's `remove_stale` took the fresh lock and will delete the file: use another name.
                 Err(std::fs::TryLockError::WouldBlock) => continue,
+                // A filesystem without locks: the folder works, but `remove_stale` will never remove it.
+                Err(std::fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => {}
                 Err(std::fs::TryLockError::Error(e)) => {
                     let _ = std::fs::remove_file(&lock_path);
                     return Err(at(&lock_path, e));
@@ -153,6 +155,8 @@ pub fn remove_stale(parent: &Path, prefix: &str, target: Option<&Path>) -> io::R
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => continue,
+            // Without locks nobody can tell a live folder from a dead one: keep it.
+            Err(std::fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => continue,
             Err(std::fs::TryLockError::Error(e)) => return Err(at(&lock_path, e)),
         }
         let dir = parent.join(base);

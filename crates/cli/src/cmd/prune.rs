@@ -168,15 +168,14 @@ pub fn execute(args: &Args) -> anyhow::Result<Value> {
     let out = super::outdir::OutDir::check(&args.out, args.overwrite, &inputs)?;
     let (dtype, device) = args.compute.resolve()?;
     let seq_len = args.seq_len.min(config.max_position_embeddings);
-    let calib_ids = p2law_data::ShardReader::open(&args.calib)
-        .with_context(|| format!("--calib {}", args.calib.display()))?;
+    // The shard reader's errors name the file.
+    let calib_ids = p2law_data::ShardReader::open(&args.calib).context("--calib")?;
     let starts = apply::sample_offsets(calib_ids.len(), args.samples, seq_len, args.seed)
         .with_context(|| format!("--calib {}", args.calib.display()))?;
     let sequences = starts.iter().map(|&s| calib_ids.window(s, seq_len)).collect::<Result<Vec<_>, _>>()?;
     let heldout_ids = match &heldout {
         Some(path) => {
-            let reader = p2law_data::ShardReader::open(path)
-                .with_context(|| format!("--heldout {}", path.display()))?;
+            let reader = p2law_data::ShardReader::open(path).context("--heldout")?;
             Some(reader.window(0, reader.len().min(args.eval_tokens))?)
         }
         None => None,
