@@ -4,6 +4,8 @@
 //! `main` only parses, dispatches and turns an error into one line on stderr and a non-zero exit code.
 
 mod cmd;
+#[cfg(test)]
+mod fuzz_tests;
 
 use clap::{Parser, Subcommand};
 
@@ -78,10 +80,127 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
+    if !verbose() {
+        // No input should panic (the fuzz targets check the readers); should one still, say so on one line.
+        std::panic::set_hook(Box::new(|info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+            eprintln!("error: internal error (a bug, please report it): {}{at}", without_backtrace(&msg));
+        }));
+    }
     let cli = Cli::parse();
     if let Err(err) = run(cli) {
-        // One line: the chain of causes, outermost first.
-        eprintln!("error: {err:#}");
+        eprintln!("error: {}", error_line(&err, verbose()));
         std::process::exit(1);
+    }
+}
+
+/// `RUST_LOG` asks for debug output (`debug` or `trace`, globally or for any target).
+fn verbose() -> bool {
+    std::env::var("RUST_LOG").is_ok_and(|v| v.contains("debug") || v.contains("trace"))
+}
+
+/// The error as one line: the chain of causes, outermost first, each cause left out when the text so far
+/// already ends with it (an error that prints its source, e.g. `path: {source}`, would otherwise repeat
+/// it). Backtraces (candle appends one to its errors when `RUST_BACKTRACE` is set) are dropped, a TOML
+/// error's excerpt of the file becomes `line L, column C: message`, and any other line breaks become
+/// spaces. With `verbose`, every cause is kept whole.
+fn error_line(err: &anyhow::Error, verbose: bool) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = match cause.downcast_ref::<toml::de::Error>() {
+            // "TOML parse error at line 3, column 7\n  |\n3 | …\n  |   ^\nmessage" → "line 3, column 7: message".
+            Some(e) if !verbose => {
+                let full = e.to_string();
+                let at = full
+                    .lines()
+                    .next()
+                    .and_then(|l| l.strip_prefix("TOML parse error at "))
+                    .map(str::to_owned);
+                let message = e.message().trim().replace('\n', "; ");
+                match at {
+                    Some(at) => format!("{at}: {message}"),
+                    None => message,
+                }
+            }
+            _ if verbose => cause.to_string(),
+            _ => without_backtrace(&cause.to_string()),
+        };
+        if text.is_empty() || out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// `text` up to a backtrace (`stack backtrace:` or a frame line `  12: path::to::fn`), its lines joined by
+/// spaces.
+fn without_backtrace(text: &str) -> String {
+    let is_frame = |line: &str| {
+        line == "stack backtrace:"
+            || line
+                .split_once(": ")
+                .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let lines: Vec<&str> =
+        text.lines().map(str::trim).take_while(|l| !is_frame(l)).filter(|l| !l.is_empty()).collect();
+    lines.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Wrap(String, std::io::Error);
+    impl std::fmt::Display for Wrap {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}: {}", self.0, self.1)
+        }
+    }
+    impl std::error::Error for Wrap {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.1)
+        }
+    }
+
+    #[test]
+    fn causes_are_not_repeated_and_lines_are_cut() {
+        let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device");
+        let err =
+            anyhow::Error::new(Wrap("/data/out/model.safetensors".into(), io)).context("saving the model");
+        let line = error_line(&err, false);
+        assert_eq!(line, "saving the model: /data/out/model.safetensors: No space left on device");
+        let err =
+            anyhow::anyhow!("tensor w: shape mismatch\n   0: candle_core::error::Error::bt\n   1: main");
+        assert_eq!(error_line(&err, false), "tensor w: shape mismatch");
+        assert!(error_line(&err, true).contains("Error::bt"));
+        let err = anyhow::anyhow!("name \"a\nb\": use letters").context("RUN.toml");
+        assert_eq!(error_line(&err, false), "RUN.toml: name \"a b\": use letters");
+    }
+
+    #[test]
+    fn toml_errors_become_one_line() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct T {
+            a: u32,
+        }
+        let e = toml::from_str::<T>("a = 1\nb = [\n").unwrap_err();
+        let err = anyhow::Error::new(e).context("recipes/x.toml: invalid recipe");
+        let line = error_line(&err, false);
+        assert!(
+            line.starts_with("recipes/x.toml: invalid recipe: line 2, column") && !line.contains('\n'),
+            "{line}"
+        );
     }
 }

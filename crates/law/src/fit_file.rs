@@ -96,10 +96,15 @@ pub enum FitFileError {
 impl FitFile {
     /// Reads and checks a fit file: every parameter of the law has a finite value.
     pub fn read(path: &Path) -> Result<FitFile, FitFileError> {
-        let shown = path.display().to_string();
         let text = std::fs::read_to_string(path)
-            .map_err(|source| FitFileError::Read { path: shown.clone(), source })?;
-        let file: FitFile = serde_json::from_str(&text)
+            .map_err(|source| FitFileError::Read { path: path.display().to_string(), source })?;
+        FitFile::parse(&text, path)
+    }
+
+    /// Parses and checks the text of a fit file; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<FitFile, FitFileError> {
+        let shown = path.display().to_string();
+        let file: FitFile = serde_json::from_str(text)
             .map_err(|source| FitFileError::Parse { path: shown.clone(), source })?;
         let law = file.law().map_err(|source| FitFileError::Law { path: shown.clone(), source })?;
         let invalid = |problem: String| FitFileError::Invalid { path: shown.clone(), problem };

@@ -20,6 +20,11 @@
 use serde_json::{json, Map, Value};
 
 use crate::error::{ModelError, Result};
+use crate::params::ParamCounts;
+
+/// The largest model a config may describe: 2^40 parameters (about 1.1 trillion). Sizes beyond it are
+/// rejected when the config is read, before any count, shape or allocation is computed from them.
+pub const MAX_PARAMS: u64 = 1 << 40;
 
 /// The two supported decoder families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +154,7 @@ impl Config {
         let value: Value = serde_json::from_str(&text)
             .map_err(|source| ModelError::Json { path: path.to_path_buf(), source })?;
         Config::from_hf_json(&value)
+            .map_err(|e| ModelError::InFile { path: path.to_path_buf(), inner: Box::new(e) })
     }
 
     /// Resolves a parsed `config.json`.
@@ -174,9 +180,12 @@ impl Config {
         };
         let hidden_size = usize_key(obj, "hidden_size")?;
         let num_heads = usize_key(obj, "num_attention_heads")?;
+        if num_heads == 0 {
+            return Err(ModelError::config("num_attention_heads", "must be positive"));
+        }
         let head_dim = match obj.get("head_dim") {
             Some(Value::Null) | None => {
-                if hidden_size % num_heads != 0 {
+                if !hidden_size.is_multiple_of(num_heads) {
                     return Err(ModelError::config(
                         "head_dim",
                         "absent and hidden_size % num_attention_heads != 0",
@@ -271,10 +280,41 @@ impl Config {
         }
         // Written so that NaN fails too.
         let positive = |x: f64| x.partial_cmp(&0.0) == Some(std::cmp::Ordering::Greater);
-        if !positive(self.rms_norm_eps) || !positive(self.rope_theta) {
+        if !positive(self.rms_norm_eps) || !positive(self.rope_theta) || !self.rope_theta.is_finite() {
             return Err(ModelError::config("rms_norm_eps/rope_theta", "must be positive"));
         }
-        Ok(())
+        if let Some(s) = &self.rope_scaling {
+            if ![s.factor, s.low_freq_factor, s.high_freq_factor]
+                .iter()
+                .all(|&x| positive(x) && x.is_finite())
+                || s.original_max_position_embeddings == 0
+            {
+                return Err(ModelError::config(
+                    "rope_scaling",
+                    "factor, low_freq_factor, high_freq_factor and original_max_position_embeddings must be \
+                     positive and finite",
+                ));
+            }
+        }
+        // Every size the decoder multiplies (q/k/v/o widths, matrices, the whole model) must fit, so that no
+        // count, shape or allocation overflows later.
+        match ParamCounts::checked(self) {
+            Some(counts) if counts.total as u64 <= MAX_PARAMS => Ok(()),
+            counts => Err(ModelError::config(
+                "(sizes)",
+                format!(
+                    "vocab_size {} × hidden_size {}, {} layers of {} heads × head_dim {} and intermediate_size {} \
+                     make {} parameters; at most 2^40 ({MAX_PARAMS}) are supported",
+                    self.vocab_size,
+                    self.hidden_size,
+                    self.num_layers,
+                    self.num_heads,
+                    self.head_dim,
+                    self.intermediate_size,
+                    counts.map_or("more than 2^64".to_string(), |c| c.total.to_string()),
+                ),
+            )),
+        }
     }
 
     /// The `config.json` that describes this model, with `torch_dtype` naming the stored dtype.
@@ -450,5 +490,30 @@ mod tests {
         assert_eq!(cfg.rope_scaling.unwrap().original_max_position_embeddings, 32);
         v["rope_scaling"] = json!({"rope_type": "yarn", "factor": 4.0});
         assert!(Config::from_hf_json(&v).unwrap_err().to_string().contains("yarn"));
+    }
+
+    #[test]
+    fn zero_heads_and_overflowing_sizes_are_errors_not_panics() {
+        let mut v = base();
+        v["num_attention_heads"] = json!(0);
+        let err = Config::from_hf_json(&v).unwrap_err().to_string();
+        assert!(err.contains("num_attention_heads") && err.contains("positive"), "{err}");
+        for (key, value) in [
+            ("vocab_size", json!(u64::MAX)),
+            ("head_dim", json!(1u64 << 62)),
+            ("num_hidden_layers", json!(1u64 << 63)),
+            ("intermediate_size", json!(1u64 << 40)),
+        ] {
+            let mut v = base();
+            v[key] = value;
+            let err = Config::from_hf_json(&v).unwrap_err().to_string();
+            assert!(err.contains("2^40"), "{key}: {err}");
+        }
+        // At the limit is fine: 2^40 parameters are counted without overflow.
+        let mut v = base();
+        v["vocab_size"] = json!(1u64 << 33);
+        v["hidden_size"] = json!(64);
+        let cfg = Config::from_hf_json(&v).unwrap();
+        assert!(ParamCounts::from_config(&cfg).total as u64 <= MAX_PARAMS);
     }
 }

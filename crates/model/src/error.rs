@@ -23,6 +23,9 @@ pub enum ModelError {
     /// A `config.json` key is missing, has an unsupported value, or is unknown to this crate.
     #[error("config {key}: {problem}")]
     Config { key: String, problem: String },
+    /// A problem with the contents of a file (a `config.json` key, …): the inner error, with the path.
+    #[error("{path}: {inner}")]
+    InFile { path: PathBuf, inner: Box<ModelError> },
     #[error("unsupported architecture {found:?}: supported are LlamaForCausalLM and Qwen2ForCausalLM")]
     UnsupportedArchitecture { found: String },
     #[error("tensor {name}: missing from the checkpoint (config.json expects it)")]
@@ -46,8 +49,11 @@ pub enum ModelError {
 }
 
 impl ModelError {
+    /// A config key (quoted when it holds control characters, so the message stays on one line) and what is
+    /// wrong with it.
     pub(crate) fn config(key: &str, problem: impl Into<String>) -> Self {
-        ModelError::Config { key: key.to_string(), problem: problem.into() }
+        let key = if key.chars().any(char::is_control) { format!("{key:?}") } else { key.to_string() };
+        ModelError::Config { key, problem: problem.into() }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -18,6 +18,7 @@ use serde_json::{json, Map};
 use crate::checkpoint::{save_hf_dir, SaveOptions};
 use crate::config::{Architecture, Config};
 use crate::error::{ModelError, Result};
+use crate::gguf_read;
 use crate::gguf_tokenizer::GgufVocab;
 use crate::llama::Model;
 use crate::safetensors_io::write_atomic;
@@ -32,50 +33,89 @@ pub struct Converted {
 }
 
 /// Converts `gguf` into a Hugging Face directory `out` (config, weights in `options.dtype`, tokenizer).
+///
+/// The whole file is read and checked (header, tensors against the metadata, the tokenizer) before
+/// anything is written, so a GGUF that cannot be converted leaves `out` untouched.
 pub fn convert_gguf(gguf: &Path, out: &Path, options: &SaveOptions) -> Result<Converted> {
-    let err = |problem: String| ModelError::Gguf { path: gguf.to_path_buf(), problem };
     let mut file = std::fs::File::open(gguf).map_err(|e| ModelError::io(gguf, e))?;
-    let ct = Content::read(&mut file).map_err(|e| err(format!("reading header: {e}")))?;
+    let loaded = load(&mut file, gguf)?;
+    save_hf_dir(&loaded.model, out, options)?;
+    write_atomic(&out.join("tokenizer.json"), loaded.tokenizer_json.as_bytes())?;
+    write_tokenizer_config(&out.join("tokenizer_config.json"), &loaded.config, &loaded.vocab)?;
+    Ok(Converted { config: loaded.config, source_types: loaded.source_types, tokenizer_written: true })
+}
+
+/// A GGUF file read into a checked model and tokenizer.
+pub(crate) struct Loaded {
+    pub config: Config,
+    pub model: Model,
+    pub source_types: Vec<String>,
+    pub vocab: GgufVocab,
+    pub tokenizer_json: String,
+}
+
+/// Reads a GGUF stream (`path` only names it in errors): header, config, every tensor, the model built
+/// from them, and the tokenizer.
+pub(crate) fn load<R: std::io::Read + std::io::Seek>(file: &mut R, path: &Path) -> Result<Loaded> {
+    let err = |problem: String| ModelError::Gguf { path: path.to_path_buf(), problem };
+    let ct = gguf_read::read_content(file).map_err(err)?;
     let config = config_from_metadata(&ct).map_err(|e| match e {
+        ModelError::Config { key, problem } if key.starts_with("tensor ") => err(format!("{key}: {problem}")),
         ModelError::Config { key, problem } => err(format!("metadata {key}: {problem}")),
+        ModelError::MissingTensor { name } => err(format!("tensor {name}: missing")),
         other => other,
     })?;
     let mut tensors = HashMap::new();
     let mut source_types = Vec::new();
-    for (name, info) in &ct.tensor_infos {
+    let mut names: Vec<&String> = ct.tensor_infos.keys().collect();
+    names.sort();
+    for name in names {
+        let info = &ct.tensor_infos[name];
         let hf = hf_name(name).ok_or_else(|| err(format!("tensor {name}: not a Llama/Qwen2 tensor name")))?;
         let kind = format!("{:?}", info.ggml_dtype);
         if !source_types.contains(&kind) {
             source_types.push(kind);
         }
-        let q = ct.tensor(&mut file, name, &Device::Cpu).map_err(|e| err(format!("tensor {name}: {e}")))?;
+        let q = ct.tensor(file, name, &Device::Cpu).map_err(|e| err(format!("tensor {name}: {e}")))?;
         let mut t = q.dequantize(&Device::Cpu).map_err(|e| err(format!("tensor {name}: {e}")))?;
         if config.architecture == Architecture::Llama {
-            if hf.ends_with("q_proj.weight") || hf.ends_with("q_proj.bias") {
-                t = unpermute(&t, config.num_heads)?;
-            } else if hf.ends_with("k_proj.weight") || hf.ends_with("k_proj.bias") {
-                t = unpermute(&t, config.num_kv_heads)?;
+            let heads = if hf.contains("q_proj.") {
+                Some(config.num_heads)
+            } else if hf.contains("k_proj.") {
+                Some(config.num_kv_heads)
+            } else {
+                None
+            };
+            if let Some(heads) = heads {
+                let rows = heads * config.head_dim;
+                if t.dims().first() != Some(&rows) {
+                    return Err(err(format!(
+                        "tensor {name}: shape {:?}, but the metadata implies {rows} rows",
+                        t.dims()
+                    )));
+                }
+                t = unpermute(&t, heads)?;
             }
         }
         tensors.insert(hf, t);
     }
     source_types.sort();
     let model = Model::from_tensors(&config, tensors, DType::F32, &Device::Cpu)?;
-    save_hf_dir(&model, out, options)?;
     let vocab = GgufVocab::from_content(&ct)?;
     let tokenizer = vocab.build()?;
-    let text = tokenizer.to_string(true).map_err(|e| ModelError::Tokenizer(format!("serializing: {e}")))?;
-    write_atomic(&out.join("tokenizer.json"), text.as_bytes())?;
-    write_tokenizer_config(&out.join("tokenizer_config.json"), &config, &vocab)?;
-    Ok(Converted { config, source_types, tokenizer_written: true })
+    let tokenizer_json =
+        tokenizer.to_string(true).map_err(|e| ModelError::Tokenizer(format!("serializing: {e}")))?;
+    Ok(Loaded { config, model, source_types, vocab, tokenizer_json })
 }
 
 /// Undoes llama.cpp's rotary permutation of q/k rows (see the module docs). Works for weights (out, in)
 /// and biases (out).
 pub fn unpermute(t: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
     let dims = t.dims().to_vec();
-    let out = dims[0];
-    let rest: usize = dims[1..].iter().product();
+    let Some((&out, rest)) = dims.split_first().filter(|_| heads > 0) else {
+        candle_core::bail!("unpermute: a tensor of shape {dims:?} cannot be split into {heads} heads")
+    };
+    let rest: usize = rest.iter().product();
     let half = out / heads / 2;
     t.reshape((heads, half, 2, rest))?.transpose(1, 2)?.contiguous()?.reshape(dims)
 }
@@ -157,7 +197,15 @@ fn config_from_metadata(ct: &Content) -> Result<Config> {
         .tensor_infos
         .get("token_embd.weight")
         .ok_or_else(|| ModelError::MissingTensor { name: "token_embd.weight".into() })?;
-    let vocab_size = embed.shape.dims()[0];
+    let vocab_size = match embed.shape.dims() {
+        [vocab, _] => *vocab,
+        dims => {
+            return Err(ModelError::config(
+                "tensor token_embd.weight",
+                format!("expected 2 dimensions (vocabulary × embedding), found shape {dims:?}"),
+            ))
+        }
+    };
     let mut token_ids = Map::new();
     for (gguf_key, hf_key) in [
         ("tokenizer.ggml.bos_token_id", "bos_token_id"),

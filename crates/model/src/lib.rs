@@ -12,6 +12,7 @@
 //! - [`checkpoint`]: Hugging Face directories in and out (single or sharded safetensors, bf16/f16/f32).
 //! - [`gguf`]: llama.cpp GGUF → Hugging Face directory, with a `tokenizer.json` rebuilt from the vocabulary.
 //! - [`params`]: total and non-embedding parameter counts.
+//! - [`staging`]: output folders built under a locked temporary name and moved into place when complete.
 //!
 //! CPU by default; the `cuda` feature compiles the same code with candle's CUDA backend.
 
@@ -19,13 +20,17 @@ pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod eval;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod gguf;
+mod gguf_read;
 mod gguf_tokenizer;
 pub mod llama;
 pub mod loss;
 pub mod ops;
 pub mod params;
 mod safetensors_io;
+pub mod staging;
 mod weights;
 
 pub use checkpoint::{

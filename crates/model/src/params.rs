@@ -30,19 +30,36 @@ pub struct ParamCounts {
 }
 
 impl ParamCounts {
-    /// Counts implied by a config.
+    /// Counts implied by a config. A config that passed [`Config::check`] cannot overflow; for any other
+    /// the counts saturate at `usize::MAX` rather than wrap or panic.
     pub fn from_config(cfg: &Config) -> ParamCounts {
+        ParamCounts::checked(cfg).unwrap_or(ParamCounts {
+            total: usize::MAX,
+            non_embedding: usize::MAX,
+            embedding: usize::MAX,
+            lm_head: usize::MAX,
+        })
+    }
+
+    /// Counts implied by a config, or `None` when one of them (or a product on the way) overflows `usize`.
+    pub fn checked(cfg: &Config) -> Option<ParamCounts> {
         let (c, hd) = (cfg.hidden_size, cfg.head_dim);
-        let q = cfg.num_heads * hd;
-        let kv = cfg.num_kv_heads * hd;
-        let qkv_bias = if cfg.qkv_bias { q + 2 * kv } else { 0 };
+        let mul = |a: usize, b: usize| a.checked_mul(b);
+        let q = mul(cfg.num_heads, hd)?;
+        let kv = mul(cfg.num_kv_heads, hd)?;
+        let qkv_bias = if cfg.qkv_bias { q.checked_add(mul(2, kv)?)? } else { 0 };
         let o_bias = if cfg.o_bias { c } else { 0 };
-        let attention = c * q + 2 * c * kv + q * c + qkv_bias + o_bias;
-        let mlp = 3 * c * cfg.intermediate_size;
-        let block = attention + mlp + 2 * c;
-        let non_embedding = cfg.num_layers * block + c;
-        let embedding = cfg.vocab_size * c;
-        let lm_head = if cfg.tie_word_embeddings { 0 } else { cfg.vocab_size * c };
-        ParamCounts { total: non_embedding + embedding + lm_head, non_embedding, embedding, lm_head }
+        let attention = mul(c, q)?
+            .checked_add(mul(mul(2, c)?, kv)?)?
+            .checked_add(mul(q, c)?)?
+            .checked_add(qkv_bias)?
+            .checked_add(o_bias)?;
+        let mlp = mul(mul(3, c)?, cfg.intermediate_size)?;
+        let block = attention.checked_add(mlp)?.checked_add(mul(2, c)?)?;
+        let non_embedding = mul(cfg.num_layers, block)?.checked_add(c)?;
+        let embedding = mul(cfg.vocab_size, c)?;
+        let lm_head = if cfg.tie_word_embeddings { 0 } else { embedding };
+        let total = non_embedding.checked_add(embedding)?.checked_add(lm_head)?;
+        Some(ParamCounts { total, non_embedding, embedding, lm_head })
     }
 }

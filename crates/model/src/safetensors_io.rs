@@ -15,15 +15,23 @@ use crate::error::{ModelError, Result};
 
 /// Tensor names and shapes from the header, without reading the data.
 pub(crate) fn read_shapes(path: &Path) -> Result<Vec<(String, Vec<usize>)>> {
-    let mmap = map(path)?;
-    let st = SafeTensors::deserialize(&mmap).map_err(|e| bad_file(path, e))?;
+    shapes_of(&map(path)?, path)
+}
+
+/// [`read_shapes`] of a file's bytes; `path` names it in errors.
+pub(crate) fn shapes_of(bytes: &[u8], path: &Path) -> Result<Vec<(String, Vec<usize>)>> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| bad_file(path, e))?;
     Ok(st.tensors().into_iter().map(|(name, view)| (name, view.shape().to_vec())).collect())
 }
 
 /// All tensors of `path`, on `device`, in their stored dtype.
 pub(crate) fn read(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
-    let mmap = map(path)?;
-    let st = SafeTensors::deserialize(&mmap).map_err(|e| bad_file(path, e))?;
+    tensors_of(&map(path)?, path, device)
+}
+
+/// [`read`] of a file's bytes; `path` names it in errors.
+pub(crate) fn tensors_of(bytes: &[u8], path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| bad_file(path, e))?;
     let mut out = HashMap::new();
     for (name, view) in st.tensors() {
         let bytes = view.data();
@@ -103,10 +111,15 @@ pub(crate) fn write(path: &Path, tensors: &[(String, Tensor)], dtype: DType) -> 
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let metadata = Some(HashMap::from([("format".to_string(), "pt".to_string())]));
     let result = (|| {
-        safetensors::serialize_to_file(bytes.iter().map(|(n, b)| (n.as_str(), b)), metadata, &tmp)
-            .map_err(|e| ModelError::Safetensors { path: tmp.clone(), problem: e.to_string() })?;
-        let file = std::fs::File::open(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
-        file.sync_all().map_err(|e| ModelError::io(&tmp, e))?;
+        safetensors::serialize_to_file(bytes.iter().map(|(n, b)| (n.as_str(), b)), metadata, &tmp).map_err(
+            |e| match e {
+                // A write failure (a full disk) names the file being written, not a corrupt one.
+                safetensors::SafeTensorError::IoError(io) => ModelError::io(path, io),
+                other => ModelError::Safetensors { path: path.to_path_buf(), problem: other.to_string() },
+            },
+        )?;
+        let file = std::fs::File::open(&tmp).map_err(|e| ModelError::io(path, e))?;
+        file.sync_all().map_err(|e| ModelError::io(path, e))?;
         std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
     })();
     if result.is_err() {

@@ -9,8 +9,10 @@
 //!   state.json              TrainState: step, tokens, data position, seed, running sums
 //! ```
 //!
-//! A checkpoint is written into `checkpoints/.tmp-step-…`, every file fsynced, then the folder is renamed
-//! into place: a folder named `step-*` is therefore always complete. The trainer draws batches from a
+//! A checkpoint is written into `checkpoints/.tmp-step-<step>-<pid>-<n>/` (a [`Staging`] folder, owned through
+//! a lock file beside it), every file fsynced, then the folder is renamed into place: a folder named `step-*`
+//! is therefore always complete. [`remove_stale`] deletes the temporary folders of dead processes (a run
+//! killed mid-save, or one that failed on a full disk) when a run starts. The trainer draws batches from a
 //! counter-based sampler (seed, micro-batch index → batch), so the data position is one integer and no
 //! generator state needs saving beyond it.
 
@@ -19,6 +21,8 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
+
+use p2law_model::staging::{self, Staging};
 
 use crate::adamw::AdamW;
 use crate::error::{Result, TrainError};
@@ -66,28 +70,24 @@ pub fn save(
     keep: usize,
 ) -> Result<PathBuf> {
     let final_dir = root.join(format!("step-{:010}", state.step));
-    let tmp = root.join(format!(".tmp-step-{:010}-{}", state.step, std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
+    let staged =
+        Staging::create(root, &format!("{TMP_PREFIX}{:010}-", state.step)).map_err(TrainError::Fs)?;
+    let tmp = staged.path();
 
     let weights: HashMap<String, Tensor> =
         params.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
     let optimizer: HashMap<String, Tensor> = optim.state_tensors().into_iter().collect();
     for (file, tensors) in [(MODEL, &weights), (OPTIM, &optimizer)] {
         let path = tmp.join(file);
-        candle_core::safetensors::save(tensors, &path)?;
+        candle_core::safetensors::save(tensors, &path)
+            .map_err(|e| TrainError::Checkpoint { path: path.clone(), msg: format!("writing: {e}") })?;
         fsio::sync_file(&path)?;
     }
     let json = serde_json::to_vec_pretty(state).expect("TrainState serializes");
     fsio::write_atomic(&tmp.join(STATE), &json)?;
 
     // A resumed run may save the same step again; the old folder is complete and equivalent, so replace it.
-    if final_dir.exists() {
-        std::fs::remove_dir_all(&final_dir).map_err(TrainError::io(&final_dir))?;
-    }
-    std::fs::rename(&tmp, &final_dir).map_err(TrainError::io(&final_dir))?;
+    staged.commit(&final_dir, true).map_err(TrainError::Fs)?;
     fsio::sync_dir(root)?;
 
     if keep > 0 {
@@ -97,6 +97,15 @@ pub fn save(
         }
     }
     Ok(final_dir)
+}
+
+/// Name prefix of the temporary folders checkpoints are written into.
+const TMP_PREFIX: &str = ".tmp-step-";
+
+/// Removes the temporary checkpoint folders that dead processes left under `root` (see the module docs);
+/// those of a live process (another run writing here) are kept.
+pub fn remove_stale(root: &Path) -> Result<Vec<PathBuf>> {
+    staging::remove_stale(root, TMP_PREFIX, None).map_err(TrainError::Fs)
 }
 
 /// Complete checkpoints under `root`, oldest first, with their step. A missing `root` has none.

@@ -194,8 +194,7 @@ impl FileConfig {
     /// Reads and resolves `path`.
     pub fn load(path: &Path) -> Result<RunConfig> {
         let text = std::fs::read_to_string(path).map_err(TrainError::io(path))?;
-        let file: FileConfig = toml::from_str(&text)
-            .map_err(|e| TrainError::ConfigParse { path: path.to_path_buf(), error: Box::new(e) })?;
+        let file: FileConfig = crate::error::parse_toml(path, &text)?;
         file.resolve(path)
     }
 
@@ -215,7 +214,7 @@ impl FileConfig {
 
         if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         {
-            return Err(bad("name", format!("`{}`: use letters, digits, `.`, `_` or `-`", self.name)));
+            return Err(bad("name", format!("{:?}: use letters, digits, `.`, `_` or `-`", self.name)));
         }
         let out_dir = abs(&self.out);
         let store = match &self.store {
@@ -257,7 +256,15 @@ impl FileConfig {
                 return Err(bad(field, "must be at least 1".into()));
             }
         }
-        let per_micro = t.micro_batch * t.seq_len;
+        // micro_batch · (seq_len + 1) tokens are read per micro-batch (inputs and the shifted targets).
+        let Some(per_micro) =
+            t.micro_batch.checked_mul(t.seq_len.saturating_add(1)).map(|_| t.micro_batch * t.seq_len)
+        else {
+            return Err(bad(
+                "train.micro_batch",
+                format!("micro_batch {} × seq_len {} overflows", t.micro_batch, t.seq_len),
+            ));
+        };
         if t.batch_tokens == 0 || !t.batch_tokens.is_multiple_of(per_micro) {
             return Err(bad(
                 "train.batch_tokens",
@@ -321,8 +328,12 @@ impl FileConfig {
         if self.eval.points.is_some() && self.eval.every_tokens.is_some() {
             return Err(bad("eval.points", "give either eval.points or eval.every_tokens, not both".into()));
         }
-        if self.eval.points == Some(0) {
-            return Err(bad("eval.points", "must be at least 1".into()));
+        match self.eval.points {
+            Some(0) => return Err(bad("eval.points", "must be at least 1".into())),
+            Some(p) if p > MAX_EVAL_POINTS => {
+                return Err(bad("eval.points", format!("{p} is more than {MAX_EVAL_POINTS} evaluations")))
+            }
+            _ => {}
         }
         if self.eval.first_step.is_some() && self.eval.points.is_none() {
             return Err(bad("eval.first_step", "only applies with eval.points".into()));
@@ -341,7 +352,7 @@ impl FileConfig {
         if eval_every == 0 {
             return Err(bad("eval.every_tokens", "must be positive".into()));
         }
-        if eval_tokens < t.seq_len + 1 {
+        if eval_tokens <= t.seq_len {
             return Err(bad("eval.tokens", format!("{eval_tokens} is less than one sequence (seq_len + 1)")));
         }
         if eval_micro == 0 {
@@ -458,6 +469,9 @@ impl RunConfig {
         strip(&self.file) == strip(&other.file)
     }
 }
+
+/// Most evaluations `eval.points` may ask for (each is a held-out pass and a curve row).
+const MAX_EVAL_POINTS: u64 = 100_000;
 
 /// `points` steps in `first..=total` spaced evenly in log(step), rounded, without repeats; always ends at
 /// `total`.

@@ -16,8 +16,7 @@ lr = 1e-3
 "#;
 
 fn resolve(text: &str) -> Result<RunConfig> {
-    let file: FileConfig = toml::from_str(text)
-        .map_err(|e| TrainError::ConfigParse { path: "RUN.toml".into(), error: Box::new(e) })?;
+    let file: FileConfig = crate::error::parse_toml(Path::new("RUN.toml"), text)?;
     file.resolve(Path::new("/w/RUN.toml"))
 }
 

@@ -20,7 +20,7 @@ pub fn parse_device_name(s: &str) -> std::result::Result<DeviceName, String> {
             .strip_prefix("cuda:")
             .and_then(|n| n.parse::<usize>().ok())
             .map(DeviceName::Cuda)
-            .ok_or_else(|| format!("`{s}` is not a device: use `cpu` or `cuda:N`")),
+            .ok_or_else(|| format!("{s:?} is not a device: use `cpu` or `cuda:N`")),
     }
 }
 

@@ -15,11 +15,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(TrainError::io(dir))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut f = File::create(&tmp).map_err(TrainError::io(&tmp))?;
-    f.write_all(bytes).map_err(TrainError::io(&tmp))?;
-    f.sync_all().map_err(TrainError::io(&tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(TrainError::io(path))?;
+    let written = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        // A full disk must not also leave the partial file behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(TrainError::Io { path: path.to_path_buf(), source: e });
+    }
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(TrainError::Io { path: path.to_path_buf(), source: e });
+    }
     sync_dir(dir)
 }
 

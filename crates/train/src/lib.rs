@@ -24,6 +24,8 @@ pub mod device;
 pub mod error;
 pub mod eval;
 pub mod fsio;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod masks;
 pub mod meta;
 pub mod rundir;
@@ -34,4 +36,4 @@ pub mod store;
 pub mod trainer;
 
 pub use config::{FileConfig, RunConfig};
-pub use error::{Result, TrainError};
+pub use error::{parse_toml, Result, TomlError, TrainError};

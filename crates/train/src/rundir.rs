@@ -13,6 +13,7 @@
 //! always pass `--resume`.
 
 use candle_core::Device;
+use p2law_model::staging::{self, Staging};
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{FileConfig, RunConfig};
@@ -54,11 +55,18 @@ pub fn check_data(cfg: &RunConfig, data: &Data<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Prepares the run directory and says where training starts.
+/// Name prefix of the temporary folder `final/` is written into.
+const FINAL_TMP_PREFIX: &str = ".final.tmp-";
+
+/// Prepares the run directory and says where training starts. Temporary folders that dead processes left
+/// (a checkpoint or final model half-written when a run was killed or its disk filled up) are removed
+/// first, so they neither pile up nor take the space a resumed run needs.
 pub fn prepare(cfg: &RunConfig, resume: bool, device: &Device) -> Result<Start> {
     let dir = &cfg.out_dir;
     let run_toml = dir.join("run.toml");
     let ckpts = dir.join("checkpoints");
+    checkpoint::remove_stale(&ckpts)?;
+    staging::remove_stale(dir, FINAL_TMP_PREFIX, Some(&dir.join("final"))).map_err(TrainError::Fs)?;
     let has_run =
         run_toml.exists() || dir.join("curve.csv").exists() || !checkpoint::list(&ckpts)?.is_empty();
     if has_run && !resume {
@@ -88,29 +96,29 @@ pub fn prepare(cfg: &RunConfig, resume: bool, device: &Device) -> Result<Start> 
             return Ok(Start::Resume(Box::new(ck)));
         }
     }
-    std::fs::create_dir_all(dir).map_err(TrainError::io(dir))?;
-    fsio::write_atomic(&run_toml, cfg.to_run_toml().as_bytes())?;
     Ok(Start::Fresh)
+}
+
+/// Creates the run directory of a fresh run and writes its `run.toml` (after [`prepare`] said `Fresh` and
+/// the starting model passed its checks, so a run that cannot start leaves no directory behind).
+pub fn begin(cfg: &RunConfig) -> Result<()> {
+    let dir = &cfg.out_dir;
+    std::fs::create_dir_all(dir).map_err(TrainError::io(dir))?;
+    fsio::write_atomic(&dir.join("run.toml"), cfg.to_run_toml().as_bytes())
 }
 
 /// Saves the trained model to `<out>/final/`, replacing any earlier one only once the new one is complete.
 pub fn save_final<M: LanguageModel + ?Sized>(cfg: &RunConfig, model: &M) -> Result<()> {
     let dir = cfg.out_dir.join("final");
-    let tmp = cfg.out_dir.join(format!(".final.tmp-{}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
-    model.save(&tmp).map_err(TrainError::Model)?;
-    for entry in std::fs::read_dir(&tmp).map_err(TrainError::io(&tmp))? {
-        let path = entry.map_err(TrainError::io(&tmp))?.path();
+    let staged = Staging::create(&cfg.out_dir, FINAL_TMP_PREFIX).map_err(TrainError::Fs)?;
+    let tmp = staged.path();
+    model.save(tmp).map_err(TrainError::Model)?;
+    for entry in std::fs::read_dir(tmp).map_err(TrainError::io(tmp))? {
+        let path = entry.map_err(TrainError::io(tmp))?.path();
         if path.is_file() {
             fsio::sync_file(&path)?;
         }
     }
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(TrainError::io(&dir))?;
-    }
-    std::fs::rename(&tmp, &dir).map_err(TrainError::io(&dir))?;
+    staged.commit(&dir, true).map_err(TrainError::Fs)?;
     fsio::sync_dir(&cfg.out_dir)
 }

@@ -100,6 +100,39 @@ pub struct Setup {
     pub heldout: ShardSource,
 }
 
+/// Refuses a from-scratch model whose training state cannot fit in this machine's memory, before the
+/// allocation that would abort the process: weights, gradients and the two AdamW moments take 16 bytes per
+/// parameter in f32. (Only checked on the CPU, where the total memory is known from `/proc/meminfo`.)
+fn check_memory(config: &Config, device: &Device, cfg: &RunConfig) -> Result<()> {
+    if !device.is_cpu() {
+        return Ok(());
+    }
+    let Some(total) = memory_total_bytes() else { return Ok(()) };
+    let params = ParamCounts::from_config(config).total as u64;
+    let need = params.saturating_mul(16);
+    if need > total {
+        return Err(TrainError::Config {
+            path: cfg.out_dir.join("run.toml"),
+            field: "model.arch".into(),
+            msg: format!(
+                "{params} parameters need about {:.1} GiB for weights, gradients and optimizer state; this machine \
+                 has {:.1} GiB",
+                need as f64 / (1u64 << 30) as f64,
+                total as f64 / (1u64 << 30) as f64
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `MemTotal` of `/proc/meminfo`, when readable.
+fn memory_total_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
+}
+
 /// Opens the device, the model (with its run constants and masks) and the two splits of `cfg`.
 pub fn open(cfg: &RunConfig) -> Result<Setup> {
     let device = open_device(&cfg.device)?;
@@ -111,6 +144,7 @@ pub fn open(cfg: &RunConfig) -> Result<Setup> {
         }
         ModelSource::Scratch(json) => {
             let config = Config::from_hf_json(json).map_err(model_err)?;
+            check_memory(&config, &device, cfg)?;
             (Model::new_random(&config, cfg.seed, DType::F32, &device).map_err(model_err)?, None)
         }
     };

@@ -96,8 +96,14 @@ impl RunStore {
         move |source| TrainError::Store { path: self.path.clone(), source }
     }
 
-    /// Inserts or replaces the record of `r.name`.
+    /// Inserts or replaces the record of `r.name`. The run constants must be finite numbers (SQLite would
+    /// store NaN as NULL and refuse it with a message about a constraint).
     pub fn upsert(&self, r: &RunRecord) -> Result<()> {
+        for (key, v) in [("n0", r.n0), ("rho", r.rho), ("l0", r.l0)] {
+            if !v.is_finite() {
+                return Err(TrainError::NonFinite { what: format!("run {}: {key}", r.name), value: v });
+            }
+        }
         self.conn
             .execute(
                 "INSERT INTO runs (name, status, n0, rho, l0, method, dir, tokens, step, updated)
@@ -225,5 +231,14 @@ mod tests {
         // Re-registering a run replaces it rather than duplicating it.
         s.upsert(&record("b")).unwrap();
         assert_eq!(s.list().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn nan_constants_are_named_not_a_constraint_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RunStore::open(&dir.path().join("runs.sqlite")).unwrap();
+        let err = s.upsert(&RunRecord { l0: f64::NAN, ..record("a") }).unwrap_err().to_string();
+        assert!(err.contains("run a: l0 is NaN") && !err.contains("constraint"), "{err}");
+        assert!(s.list().unwrap().is_empty());
     }
 }

@@ -239,9 +239,21 @@ pub fn train<M: LanguageModel>(
         }
         Start::Fresh => {
             let l0 = match meta.l0 {
+                Some(l0) if !l0.is_finite() => {
+                    return Err(TrainError::NonFinite { what: "the given l0".into(), value: l0 })
+                }
                 Some(l0) => l0,
-                None => heldout_loss(model, &heldout)?,
+                None => match heldout_loss(model, &heldout)? {
+                    l0 if l0.is_finite() => l0,
+                    l0 => {
+                        return Err(TrainError::NonFinite {
+                            what: "the starting model's held-out loss (l0)".into(),
+                            value: l0,
+                        })
+                    }
+                },
             };
+            rundir::begin(cfg)?;
             TrainState {
                 step: 0,
                 tokens: 0,

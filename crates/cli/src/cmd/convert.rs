@@ -1,7 +1,10 @@
 //! `p2law convert`: a llama.cpp GGUF file (Llama or Qwen2) to a Hugging Face model directory.
 //!
 //! Weights are dequantized and written in `--dtype` (default f32, so nothing more is lost), q/k rows are
-//! put back in Hugging Face order, and a `tokenizer.json` is rebuilt from the GGUF vocabulary.
+//! put back in Hugging Face order, and a `tokenizer.json` is rebuilt from the GGUF vocabulary. The output
+//! directory must not exist unless `--overwrite`; it is built under a temporary name beside `-o` and moved
+//! into place only when complete, so a failed conversion leaves nothing and an overwritten model is never
+//! a mix of old and new files.
 //! JSON: `{"out", "architecture", "source_types", "params": {…}}`.
 
 use std::path::PathBuf;
@@ -17,9 +20,12 @@ pub struct Args {
     /// The GGUF file.
     #[arg(long)]
     pub gguf: PathBuf,
-    /// Output directory (created).
+    /// Output directory (created; must not exist, unless --overwrite).
     #[arg(short = 'o', long = "out")]
     pub out: PathBuf,
+    /// Replace an existing output directory (only once the new one is complete).
+    #[arg(long)]
+    pub overwrite: bool,
     /// Stored dtype: f32, bf16 or f16.
     #[arg(long, default_value = "f32")]
     pub dtype: String,
@@ -34,8 +40,16 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let dtype = dtype_from_name(&args.dtype)
         .with_context(|| format!("--dtype {:?}: use f32, bf16 or f16", args.dtype))?;
-    let options = SaveOptions { dtype, max_shard_bytes: args.max_shard_mib.map(|m| m << 20) };
-    let done = p2law_model::convert_gguf(&args.gguf, &args.out, &options)?;
+    let max_shard_bytes = match args.max_shard_mib {
+        Some(0) => anyhow::bail!("--max-shard-mib 0: must be at least 1"),
+        Some(m) => Some(m.checked_mul(1 << 20).context("--max-shard-mib: too large")?),
+        None => None,
+    };
+    let options = SaveOptions { dtype, max_shard_bytes };
+    let out = super::outdir::OutDir::check(&args.out, args.overwrite, &[("--gguf", &args.gguf)])?;
+    let staged = out.stage()?;
+    let done = p2law_model::convert_gguf(&args.gguf, staged.path(), &options)?;
+    out.commit(staged)?;
     let counts = ParamCounts::from_config(&done.config);
     if args.json {
         let v = serde_json::json!({

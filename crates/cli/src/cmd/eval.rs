@@ -44,6 +44,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    for (flag, value) in [("--context", args.context), ("--batch", args.batch)] {
+        if value == 0 {
+            bail!("{flag} 0: must be ≥ 1");
+        }
+    }
     let (dtype, device) = args.compute.resolve()?;
     let (config, model) = p2law_model::load_hf_dir(&args.model, dtype, &device)
         .with_context(|| format!("loading model {}", args.model.display()))?;

@@ -19,6 +19,7 @@ pub mod convert;
 pub mod data;
 pub mod eval;
 pub mod info;
+mod outdir;
 pub mod prune;
 pub mod sweep;
 pub mod train;

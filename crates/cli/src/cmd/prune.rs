@@ -145,25 +145,31 @@ fn request(args: &Args) -> anyhow::Result<Request> {
 
 /// Everything `p2law prune` does, returning the `pruning.json` record (also used by `p2law sweep`).
 pub fn execute(args: &Args) -> anyhow::Result<Value> {
+    for (flag, value, least) in
+        [("--samples", args.samples, 1), ("--batch", args.batch, 1), ("--seq-len", args.seq_len, 2)]
+    {
+        if value < least {
+            bail!("{flag} {value}: must be ≥ {least}");
+        }
+    }
     let request = request(args)?;
     if let Some(l0) = args.l0.filter(|l0| !(l0.is_finite() && *l0 > 0.0)) {
         bail!("--l0 {l0}: must be a positive loss");
     }
     let config_path = args.model.join("config.json");
-    let config =
-        Config::from_file(&config_path).with_context(|| format!("reading {}", config_path.display()))?;
+    let config = Config::from_file(&config_path)?;
     request.check(&config).with_context(|| format!("--method {} --rate {}", args.method, request.rate))?;
-    if args.out.exists() && !args.overwrite {
-        bail!("{}: already exists; choose another -o or pass --overwrite", args.out.display());
-    }
     let heldout = args.heldout.clone().or_else(|| {
         let sibling = args.calib.with_file_name("heldout.bin");
         sibling.is_file().then_some(sibling)
     });
+    let mut inputs = vec![("--model", args.model.as_path()), ("--calib", args.calib.as_path())];
+    inputs.extend(heldout.as_deref().map(|h| ("--heldout", h)));
+    let out = super::outdir::OutDir::check(&args.out, args.overwrite, &inputs)?;
     let (dtype, device) = args.compute.resolve()?;
     let seq_len = args.seq_len.min(config.max_position_embeddings);
-    let calib_ids = p2law_data::ShardReader::open(&args.calib)
-        .with_context(|| format!("--calib {}", args.calib.display()))?;
+    // The shard reader's errors name the file.
+    let calib_ids = p2law_data::ShardReader::open(&args.calib).context("--calib")?;
     let starts = apply::sample_offsets(calib_ids.len(), args.samples, seq_len, args.seed)
         .with_context(|| format!("--calib {}", args.calib.display()))?;
     let sequences = starts.iter().map(|&s| calib_ids.window(s, seq_len)).collect::<Result<Vec<_>, _>>()?;
@@ -227,14 +233,14 @@ pub fn execute(args: &Args) -> anyhow::Result<Value> {
         "details": outcome.details,
     });
     let masks = outcome.masks.as_ref();
-    write_output(&args.out, args.overwrite, &args.model, &outcome.model, masks, &record, dtype)?;
+    write_output(&out, &args.model, &outcome.model, masks, &record, dtype)?;
     Ok(record)
 }
 
 /// The first `eval_tokens` tokens of a held-out shard: the slice L0 and the pruned loss are measured on.
 fn heldout_window(path: &Path, eval_tokens: usize) -> anyhow::Result<Vec<u32>> {
-    let reader =
-        p2law_data::ShardReader::open(path).with_context(|| format!("--heldout {}", path.display()))?;
+    // The shard reader's errors name the file.
+    let reader = p2law_data::ShardReader::open(path).context("--heldout")?;
     Ok(reader.window(0, reader.len().min(eval_tokens))?)
 }
 
@@ -268,9 +274,8 @@ pub fn control(args: &ControlArgs) -> anyhow::Result<Value> {
     let config_path = args.model.join("config.json");
     let config =
         Config::from_file(&config_path).with_context(|| format!("reading {}", config_path.display()))?;
-    if args.out.exists() {
-        bail!("{}: already exists", args.out.display());
-    }
+    let inputs = [("--model", args.model.as_path()), ("--heldout", args.heldout.as_path())];
+    let out = super::outdir::OutDir::check(&args.out, false, &inputs)?;
     let (dtype, device) = args.compute.resolve()?;
     let seq_len = args.seq_len.min(config.max_position_embeddings);
     let ids = heldout_window(&args.heldout, args.eval_tokens)?;
@@ -297,39 +302,30 @@ pub fn control(args: &ControlArgs) -> anyhow::Result<Value> {
         "prune_seconds": 0.0,
         "details": {"control": "the base model, unpruned, post-trained like the pruned models"},
     });
-    write_output(&args.out, false, &args.model, &model, None, &record, dtype)?;
+    write_output(&out, &args.model, &model, None, &record, dtype)?;
     Ok(record)
 }
 
-/// Writes the pruned directory beside `out` under a temporary name, then renames it into place.
+/// Writes the pruned directory under a staging name beside `out`, then moves it into place.
 fn write_output(
-    out: &Path,
-    overwrite: bool,
+    out: &super::outdir::OutDir,
     source: &Path,
     model: &Model,
     masks: Option<&p2law_prune::MaskSet>,
     record: &Value,
     dtype: candle_core::DType,
 ) -> anyhow::Result<()> {
-    let name = out.file_name().with_context(|| format!("-o {}: not a directory name", out.display()))?;
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let tmp = parent.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
-    }
-    p2law_model::save_hf_dir(model, &tmp, &SaveOptions { dtype, max_shard_bytes: None })?;
-    p2law_model::copy_tokenizer_files(source, &tmp)?;
+    let staged = out.stage()?;
+    let tmp = staged.path();
+    p2law_model::save_hf_dir(model, tmp, &SaveOptions { dtype, max_shard_bytes: None })?;
+    p2law_model::copy_tokenizer_files(source, tmp)?;
     if let Some(masks) = masks {
         p2law_prune::masks_io::write_masks(&tmp.join("masks.safetensors"), masks)?;
     }
     let mut text = serde_json::to_string_pretty(record)?;
     text.push('\n');
-    p2law_law::atomic::write_atomic(&tmp.join("pruning.json"), text.as_bytes())
-        .with_context(|| format!("writing {}", tmp.join("pruning.json").display()))?;
-    if out.exists() && overwrite {
-        std::fs::remove_dir_all(out).with_context(|| format!("removing the old {}", out.display()))?;
-    }
-    std::fs::rename(&tmp, out).with_context(|| format!("moving {} to {}", tmp.display(), out.display()))?;
-    Ok(())
+    let json = tmp.join("pruning.json");
+    p2law_law::atomic::write_atomic(&json, text.as_bytes())
+        .with_context(|| format!("writing {}", json.display()))?;
+    out.commit(staged)
 }

@@ -2,6 +2,7 @@
 //! links the tensor stack once instead of once per file.
 
 mod common;
+mod hardening;
 mod import;
 mod law;
 mod prune;

@@ -106,15 +106,20 @@ pub(crate) fn forward(block: &Block, x: &Tensor, ctx: &Context) -> Result<Tensor
 /// do not overlap: the stream is cut into `stream_len / seq_len` slots and `samples` distinct slots are
 /// drawn. Errors when the stream holds fewer than `samples` windows.
 pub fn sample_offsets(stream_len: usize, samples: usize, seq_len: usize, seed: u64) -> Result<Vec<usize>> {
-    let slots = stream_len / seq_len.max(1);
-    if samples == 0 || seq_len < 2 || slots < samples {
-        return Err(PruneError::InvalidArgument {
-            what: "calibration size",
-            reason: format!(
-                "{samples} samples of {seq_len} tokens need {} tokens, the stream has {stream_len}; lower the samples or sequence length",
-                samples * seq_len
-            ),
-        });
+    let invalid = |reason: String| PruneError::InvalidArgument { what: "calibration size", reason };
+    if samples == 0 {
+        return Err(invalid("the number of samples must be ≥ 1, found 0".into()));
+    }
+    if seq_len < 2 {
+        return Err(invalid(format!("the sequence length must be ≥ 2 tokens, found {seq_len}")));
+    }
+    let slots = stream_len / seq_len;
+    if slots < samples {
+        return Err(invalid(format!(
+            "{samples} samples of {seq_len} tokens need {} tokens, the stream has {stream_len}; lower the samples \
+             or sequence length",
+            samples.saturating_mul(seq_len)
+        )));
     }
     // Partial Fisher-Yates over the slot indices with SplitMix64: the first `samples` entries are a
     // uniform draw without replacement.
@@ -149,7 +154,11 @@ mod tests {
         assert_ne!(a, sample_offsets(1000, 5, 100, 2).unwrap());
         assert!(a.iter().all(|s| s % 100 == 0 && s + 100 <= 1000));
         assert_eq!(sample_offsets(1000, 10, 100, 3).unwrap(), (0..10).map(|i| i * 100).collect::<Vec<_>>());
-        assert!(sample_offsets(999, 10, 100, 3).is_err());
+        assert!(sample_offsets(999, 10, 100, 3).unwrap_err().to_string().contains("lower the samples"));
+        let zero = sample_offsets(1000, 0, 100, 3).unwrap_err().to_string();
+        assert!(zero.contains("must be ≥ 1") && !zero.contains("lower"), "{zero}");
+        assert!(sample_offsets(1000, 1, 1, 3).unwrap_err().to_string().contains("≥ 2"));
+        assert!(sample_offsets(usize::MAX, usize::MAX, usize::MAX, 0).is_err());
     }
 
     #[test]
