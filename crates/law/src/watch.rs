@@ -154,34 +154,34 @@ pub fn forecast(points: &[Point], prior: Option<&Prior>, q: &WatchQuery) -> Resu
         per: q.per,
         ..PlanQuery::new(last.get(Var::N0), last.get(Var::Rho).max(1e-12), last.get(Var::L0))
     };
-    // Predictions under other parameter vectors: prior draws (shape) or a residual bootstrap.
+    // Predictions under other parameter vectors: each replicate refits the run's points with their residuals
+    // resampled (the run's own noise), under a prior draw's shape when there is a prior (the shape's
+    // uncertainty). With a prior alone, a run's noise would never widen the interval.
+    let fitted: Vec<f64> = points.iter().map(|p| predict(&main.params, p.d())).collect();
+    let resid: Vec<f64> = points.iter().zip(&fitted).map(|(p, f)| p.loss() - f).collect();
+    let mut rng = Rng::new(0x77a7c4);
+    let mut resample = || -> Vec<Point> {
+        points
+            .iter()
+            .zip(&fitted)
+            .map(|(p, f)| {
+                let mut v = p.vars;
+                let k = (rng.uniform() * resid.len() as f64) as usize % resid.len();
+                v[Var::Loss as usize] = f + resid[k];
+                Point { vars: v, ..*p }
+            })
+            .collect()
+    };
     let replicate_params: Vec<Vec<f64>> = match prior {
         Some(p) => p
             .draws
             .iter()
             .take(q.replicates)
-            .filter_map(|draw| fit(&pinned(&p.law, draw), &points, &quiet()).ok().map(|f| f.params))
+            .filter_map(|draw| fit(&pinned(&p.law, draw), &resample(), &quiet()).ok().map(|f| f.params))
             .collect(),
-        None => {
-            let fitted: Vec<f64> = points.iter().map(|p| predict(&main.params, p.d())).collect();
-            let resid: Vec<f64> = points.iter().zip(&fitted).map(|(p, f)| p.loss() - f).collect();
-            let mut rng = Rng::new(0x77a7c4);
-            (0..q.replicates)
-                .filter_map(|_| {
-                    let pts: Vec<Point> = points
-                        .iter()
-                        .zip(&fitted)
-                        .map(|(p, f)| {
-                            let mut v = p.vars;
-                            let k = (rng.uniform() * resid.len() as f64) as usize % resid.len();
-                            v[Var::Loss as usize] = f + resid[k];
-                            Point { vars: v, ..*p }
-                        })
-                        .collect();
-                    fit(&law, &pts, &quiet()).ok().map(|f| f.params)
-                })
-                .collect()
-        }
+        None => (0..q.replicates)
+            .filter_map(|_| fit(&law, &resample(), &quiet()).ok().map(|f| f.params))
+            .collect(),
     };
     let spread = |values: Vec<f64>| {
         let v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
@@ -274,6 +274,31 @@ mod tests {
         assert!((f.final_loss.unwrap() - truth).abs() < 0.01, "{f:?}");
         assert!(lo <= truth + 0.005 && truth - 0.005 <= hi, "{truth} vs [{lo}, {hi}]");
         assert_eq!(f.basis, "prior");
+    }
+
+    #[test]
+    fn a_prior_with_one_shape_still_carries_the_runs_noise() {
+        // Every prior draw is the truth itself: the shape is certain, and only the run's noise is left. The
+        // interval must still have the width that noise gives the refitted terms, not collapse to a point.
+        let spec = SynthSpec {
+            n0s: vec![3e8],
+            rhos: vec![0.25],
+            points_per_run: 30,
+            noise_sd: 0.01,
+            seed: 11,
+            ..SynthSpec::default()
+        };
+        let c = generate(&spec);
+        let law = Law::builtin("p2").unwrap();
+        let end = c.points.last().unwrap();
+        let truth = law.predict(&spec.params, &end.vars);
+        let prior =
+            Prior { law: law.clone(), params: spec.params.to_vec(), draws: vec![spec.params.to_vec(); 40] };
+        let q = WatchQuery { planned: Some(end.d()), per: 1e8, ..Default::default() };
+        let f = forecast(&c.points[..10], Some(&prior), &q).unwrap();
+        let [lo, hi] = f.final_interval.unwrap();
+        assert!(hi - lo > 1e-3, "[{lo}, {hi}]");
+        assert!(lo - 0.01 <= truth && truth <= hi + 0.01, "{truth} vs [{lo}, {hi}]");
     }
 
     #[test]
