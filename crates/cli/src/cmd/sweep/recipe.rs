@@ -210,7 +210,7 @@ mod tests {
             }
         }
         names.sort();
-        assert_eq!(names, ["micro", "mini", "regime"]);
+        assert_eq!(names, ["micro", "mini", "regime", "smollm2"]);
         let r = Recipe::load(&dir.join("regime.toml")).unwrap();
         // One Llama family of at least 4 sizes, all at least 8 layers deep, spanning at least 6× in N0.
         let mut n0s = Vec::new();
