@@ -46,6 +46,8 @@ enum Command {
     Prune(cmd::prune::Args),
     /// Run a recipe: pretrain the base family, prune every way, post-train, report (resumable).
     Sweep(cmd::sweep::Args),
+    /// List and filter the runs of a run store; rebuild it from the run folders.
+    Runs(cmd::runs::Args),
     /// Pretrain or post-train a (pruned) model as RUN.toml says; resumable, writes the loss curve.
     Train(cmd::train::Args),
 }
@@ -67,6 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => cmd::import::run(args),
         Command::Prune(args) => cmd::prune::run(args),
         Command::Sweep(args) => cmd::sweep::run(args),
+        Command::Runs(args) => cmd::runs::run(args),
         Command::Train(args) => cmd::train::run(args),
     }
 }

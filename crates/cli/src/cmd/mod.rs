@@ -20,5 +20,6 @@ pub mod data;
 pub mod eval;
 pub mod info;
 pub mod prune;
+pub mod runs;
 pub mod sweep;
 pub mod train;
