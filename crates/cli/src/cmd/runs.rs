@@ -174,7 +174,7 @@ fn read_run(dir: &Path) -> anyhow::Result<Option<RunRecord>> {
         std::fs::read_to_string(&curve_path).with_context(|| format!("reading {}", curve_path.display()))?;
     let mut lines = curve.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let Some(last) = lines.filter(|l| !l.trim().is_empty()).last() else { return Ok(None) };
+    let Some(last) = lines.rfind(|l| !l.trim().is_empty()) else { return Ok(None) };
     let row: Vec<&str> = last.split(',').collect();
     let field = |col: &str| -> anyhow::Result<&str> {
         let i = header

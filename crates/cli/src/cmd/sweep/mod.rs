@@ -313,10 +313,8 @@ impl Sweep<'_> {
         // claim between our look and our claim. Resuming a finished run would rewrite its curve while
         // others read it.
         let i = self.plan.units.iter().position(|u| u.id == unit.id).expect("unit of this plan");
-        // The report is rewritten whenever asked for: runs may have finished since the last one.
         match &self.plan.statuses(false)?[i] {
-            Status::Done(_) if unit.kind != Kind::Report => return Ok(Some(None)),
-            Status::Done(_) => {}
+            Status::Done(_) => return Ok(Some(None)),
             Status::Waiting => bail!("unit {}: a dependency is not done (see `--plan`)", unit.id),
             Status::Ready | Status::Running => {}
         }
@@ -556,9 +554,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         regime::write_twins(&runs, &t.twins).with_context(|| format!("writing {}", runs.display()))?;
         return Ok(());
     }
+    // The report is written once per change of the runs: a worker that finds another writing it leaves it.
     let report = sweep.plan.get("report").expect("every plan ends in its report").clone();
-    if sweep.claim_and_run(&report, wait)?.is_none() {
-        sweep.say("the report is being written by another process");
+    match sweep.claim_and_run(&report, Duration::ZERO)? {
+        None => sweep.say("another process is writing the report"),
+        Some(None) => {
+            sweep.say(&format!("report up to date: {}", recipe.out.join("report/report.md").display()))
+        }
+        Some(Some(_)) => {}
     }
     Ok(())
 }
@@ -570,7 +573,7 @@ fn run_one(sweep: &Sweep, id: &str, wait: Duration) -> anyhow::Result<()> {
     };
     let statuses = sweep.plan.statuses(false)?;
     let i = sweep.plan.units.iter().position(|u| u.id == unit.id).expect("found above");
-    if unit.kind != Kind::Report && statuses[i].is_done() {
+    if statuses[i].is_done() {
         sweep.say(&format!("{id}: already done"));
         return Ok(());
     }

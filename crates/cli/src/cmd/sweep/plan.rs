@@ -236,13 +236,25 @@ impl Plan {
         let done = match unit.kind {
             Kind::Pretrain | Kind::Posttrain => out.join("final/config.json").is_file(),
             Kind::Prune | Kind::Control => out.join("pruning.json").is_file(),
-            Kind::Report => out.join("report.md").is_file(),
+            Kind::Report => self.report_fresh(out),
         };
         if done {
             return Some(Done::Output);
         }
         (unit.kind == Kind::Prune && self.unreachable_marker(&unit.run).is_file())
             .then_some(Done::Unreachable)
+    }
+
+    /// Whether `report/report.md` exists and is no older than every post-training run's `final/`: a run
+    /// finished after the report makes it stale.
+    fn report_fresh(&self, report: &Path) -> bool {
+        let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let Some(written) = mtime(&report.join("report.md")) else { return false };
+        self.units
+            .iter()
+            .filter(|u| u.kind == Kind::Posttrain)
+            .filter_map(|u| mtime(&u.outputs[0].join("final/config.json")))
+            .all(|t| t <= written)
     }
 
     /// The status of every unit, in plan order; `probe` also asks the claims which not-done units are held
