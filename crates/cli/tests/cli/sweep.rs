@@ -293,4 +293,27 @@ fn the_plan_lists_every_unit_and_single_units_run_in_order() {
     assert!(level0.contains("#SBATCH --array=0-7%4") && level0.contains("#SBATCH --gres=gpu:1"), "{level0}");
     assert!(dir.join("level3.sbatch").is_file() && !dir.join("level4.sbatch").exists());
     assert!(std::fs::read_to_string(dir.join("level3.sbatch")).unwrap().contains("  'report'\n"));
+    // The run store lists the two runs; rebuilt from the run folders it holds the same.
+    let runs = |store: &Path, extra: &[&str]| -> Vec<serde_json::Value> {
+        let out = p2law(&[&["runs", store.to_str().unwrap(), "--json"], extra].concat());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["runs"].as_array().unwrap().clone()
+    };
+    let store = tmp.path().join("plan/runs.sqlite");
+    let listed = runs(&store, &[]);
+    let names: Vec<&str> = listed.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["xs-base", "xs-depth-r0.25"]);
+    let rebuilt_store = tmp.path().join("rebuilt.sqlite");
+    let rebuilt = runs(&rebuilt_store, &["--rebuild", tmp.path().join("plan").to_str().unwrap()]);
+    let key = |r: &serde_json::Value| {
+        (r["name"].clone(), r["status"].clone(), r["tokens"].clone(), r["rho"].clone())
+    };
+    assert_eq!(listed.iter().map(key).collect::<Vec<_>>(), rebuilt.iter().map(key).collect::<Vec<_>>());
+    assert!(listed.iter().all(|r| r["status"] == "finished"));
+    let depth = runs(&rebuilt_store, &["--method", "depth", "--status", "finished"]);
+    assert_eq!(depth.len(), 1);
+    assert!(runs(&rebuilt_store, &["--min-tokens", "1000000"]).is_empty());
+    let bad = p2law(&["runs", store.to_str().unwrap(), "--status", "done"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--status done"));
 }
