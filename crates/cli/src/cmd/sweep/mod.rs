@@ -321,13 +321,16 @@ impl Sweep<'_> {
         let started = SystemTime::now();
         let clock = Instant::now();
         let journal = Journal::start(&self.dir("journal"), unit, started)?;
+        tracing::info!(unit = %unit.id, kind = unit.kind.name(), "unit started");
         let ran = self.run_unit(unit)?;
         let outcome = match ran {
             Ran::Work { .. } => "ran",
             Ran::Unreachable => "unreachable",
         };
         let resumed = matches!(ran, Ran::Work { resumed: true });
-        journal.finish(outcome, resumed, clock.elapsed().as_secs_f64())?;
+        let seconds = clock.elapsed().as_secs_f64();
+        tracing::info!(unit = %unit.id, outcome, resumed, seconds, "unit finished");
+        journal.finish(outcome, resumed, seconds)?;
         Ok(Some(Some(ran)))
     }
 
