@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The project's test command (README, .ci/run): formatting, lints, every test in the workspace, and the `micro`
-# sweep end to end on the real corpus (scripts/micro_check.sh). The sweep runs in the background on its own
-# copy of the CLI while clippy and the tests build, which leave a core idle much of the time.
+# The project's test command (README, .ci/run): formatting, lints, every test in the workspace, the `micro`
+# sweep end to end on the real corpus (scripts/micro_check.sh), then the same sweep through a single-node Slurm
+# (scripts/slurm_check.sh: installs and starts Slurm, submits, cancels a task, resubmits, compares the report
+# with the local run's). The local sweep runs in the background on its own copy of the CLI while clippy and the
+# tests build, which leave a core idle much of the time; the Slurm one after them, on idle cores. Where Slurm
+# cannot start, its check prints SKIPPED and why (not a pass); P2LAW_REQUIRE_SLURM=1 makes that a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
@@ -17,6 +20,22 @@ if [ "$status" -eq 0 ]; then
 fi
 if wait "$micro"; then
   tail -n 1 target/ci/micro.log
+  slurm_start=$(date +%s)
+  slurm=0
+  bash scripts/slurm_check.sh target/ci/p2law target/ci/micro > target/ci/slurm.log 2>&1 || slurm=$?
+  case "$slurm" in
+    0) grep '^slurm: ' target/ci/slurm.log | tail -n 5 ;;
+    77)
+      echo "slurm check SKIPPED, not passed: $(grep 'SKIPPED' target/ci/slurm.log)" >&2
+      if [ "${P2LAW_REQUIRE_SLURM:-0}" = 1 ]; then status=1; fi
+      ;;
+    *)
+      echo "slurm check failed (target/ci/slurm.log):" >&2
+      tail -n 40 target/ci/slurm.log >&2
+      status=1
+      ;;
+  esac
+  echo "slurm check: $(( $(date +%s) - slurm_start )) s"
 else
   echo "micro sweep failed (target/ci/micro.log):" >&2
   tail -n 40 target/ci/micro.log >&2

@@ -48,6 +48,8 @@ enum Command {
     Prune(cmd::prune::Args),
     /// Run a recipe: pretrain the base family, prune every way, post-train, report (resumable).
     Sweep(cmd::sweep::Args),
+    /// List and filter the runs of a run store; rebuild it from the run folders.
+    Runs(cmd::runs::Args),
     /// Pretrain or post-train a (pruned) model as RUN.toml says; resumable, writes the loss curve.
     Train(cmd::train::Args),
 }
@@ -69,6 +71,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => cmd::import::run(args),
         Command::Prune(args) => cmd::prune::run(args),
         Command::Sweep(args) => cmd::sweep::run(args),
+        Command::Runs(args) => cmd::runs::run(args),
         Command::Train(args) => cmd::train::run(args),
     }
 }
@@ -79,6 +82,8 @@ fn main() {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: logs in files stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if !verbose() {
         // No input should panic (the fuzz targets check the readers); should one still, say so on one line.

@@ -54,6 +54,8 @@ pub struct BuildParams {
     pub force: bool,
     /// Show progress bars on stderr.
     pub progress: bool,
+    /// Instead of bars (logs in files): a heartbeat line on stderr at most this often.
+    pub heartbeat: Option<std::time::Duration>,
 }
 
 impl Default for BuildParams {
@@ -68,6 +70,7 @@ impl Default for BuildParams {
             tokenizer: TokenizerSpec::Train(TrainParams::default()),
             force: false,
             progress: false,
+            heartbeat: None,
         }
     }
 }
@@ -125,12 +128,24 @@ pub fn prepare(loaded: Loaded, piece_bytes: usize, fractions: &Fractions, seed: 
 
 /// Loads the given tokenizer, or trains one on the pretrain split.
 pub fn tokenizer_for(spec: &TokenizerSpec, prepared: &Prepared, show: bool) -> Result<TextTokenizer> {
+    tokenizer_beating(spec, prepared, show, None)
+}
+
+/// [`tokenizer_for`], with a heartbeat line every `beat` while a tokenizer trains.
+pub fn tokenizer_beating(
+    spec: &TokenizerSpec,
+    prepared: &Prepared,
+    show: bool,
+    beat: Option<std::time::Duration>,
+) -> Result<TextTokenizer> {
     match spec {
         TokenizerSpec::File { path, eos } => tokenizer::load(path, eos.as_deref()),
         TokenizerSpec::Train(params) => {
             let bar = progress::spinner(show, "training BPE");
             let texts = prepared.texts(Split::Pretrain);
-            let tok = tokenizer::train_bpe(texts.into_iter(), params);
+            let tok = progress::Heartbeat::around("training BPE", beat, || {
+                tokenizer::train_bpe(texts.into_iter(), params)
+            });
             bar.finish_and_clear();
             tok
         }
@@ -156,7 +171,7 @@ pub fn build(params: &BuildParams) -> Result<BuildOutcome> {
     let prepared = prepare(loaded, params.piece_bytes, &params.fractions, params.seed)?;
 
     let t = Instant::now();
-    let tok = tokenizer_for(&params.tokenizer, &prepared, params.progress)?;
+    let tok = tokenizer_beating(&params.tokenizer, &prepared, params.progress, params.heartbeat)?;
     let tok_sha = tok.sha256();
     tok.save(&params.out.join(TOKENIZER_FILE))?;
     seconds.insert("tokenizer", t.elapsed().as_secs_f64());
@@ -167,6 +182,8 @@ pub fn build(params: &BuildParams) -> Result<BuildOutcome> {
     let meta = ShardMeta { vocab_size, eos_id: tok.eos_id, tokenizer_sha256: sha_bytes(&tok_sha) };
     let total: u64 = prepared.docs.iter().map(|d| d.text.len() as u64).sum();
     let bar = progress::bytes_bar(params.progress, total, "tokenizing");
+    let mut beat = params.heartbeat.map(|every| progress::Heartbeat::new("tokenizing", every));
+    let mut done_bytes = 0u64;
     let mut splits = BTreeMap::new();
     for split in Split::ALL {
         let members = prepared.plan.docs(split);
@@ -178,7 +195,12 @@ pub fn build(params: &BuildParams) -> Result<BuildOutcome> {
         for group in members.chunks(64) {
             let texts: Vec<&str> = group.iter().map(|&i| prepared.docs[i].text.as_str()).collect();
             ids.extend(tok.encode_batch(&texts)?);
-            bar.inc(texts.iter().map(|t| t.len() as u64).sum());
+            let bytes: u64 = texts.iter().map(|t| t.len() as u64).sum();
+            bar.inc(bytes);
+            done_bytes += bytes;
+            if let Some(b) = &mut beat {
+                b.bytes(done_bytes, total);
+            }
         }
         let path = params.out.join(split.file_name());
         let header = write_shard(&path, &meta, &ids)?;

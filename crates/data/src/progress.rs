@@ -1,6 +1,64 @@
 //! Progress bars for long steps (on stderr), or nothing when progress is off.
 
+use std::time::{Duration, Instant};
+
 use indicatif::{ProgressBar, ProgressStyle};
+
+/// Off a terminal (logs in files): a `[data] …` line on stderr at most every `every`, in place of a bar.
+pub struct Heartbeat {
+    label: &'static str,
+    every: Duration,
+    start: Instant,
+    last: Instant,
+}
+
+impl Heartbeat {
+    pub fn new(label: &'static str, every: Duration) -> Heartbeat {
+        let now = Instant::now();
+        Heartbeat { label, every, start: now, last: now }
+    }
+
+    /// `done` of `total` bytes: prints when the period is over.
+    pub fn bytes(&mut self, done: u64, total: u64) {
+        let now = Instant::now();
+        if now.duration_since(self.last) < self.every {
+            return;
+        }
+        self.last = now;
+        let secs = now.duration_since(self.start).as_secs_f64();
+        let rate = done as f64 / secs.max(1e-9);
+        let eta =
+            if done > 0 { format!("{:.0}s", total.saturating_sub(done) as f64 / rate) } else { "?".into() };
+        eprintln!(
+            "[data] {} {:.1}/{:.1} MB ({:.2} MB/s) ETA {eta}",
+            self.label,
+            done as f64 / 1e6,
+            total as f64 / 1e6,
+            rate / 1e6
+        );
+    }
+
+    /// Runs `work`, printing `[data] LABEL: Ns elapsed` every period until it returns.
+    pub fn around<T: Send>(
+        label: &'static str,
+        every: Option<Duration>,
+        work: impl FnOnce() -> T + Send,
+    ) -> T {
+        let Some(every) = every else { return work() };
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            s.spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                    eprintln!("[data] {label}: {:.0}s elapsed", start.elapsed().as_secs_f64());
+                }
+            });
+            let out = work();
+            drop(tx);
+            out
+        })
+    }
+}
 
 /// A bar counting bytes, labelled `msg`; hidden when `show` is false.
 pub fn bytes_bar(show: bool, total: u64, msg: &'static str) -> ProgressBar {

@@ -89,9 +89,13 @@ struct BuildArgs {
     /// Rebuild even when the folder is up to date.
     #[arg(long)]
     force: bool,
-    /// No progress bars.
+    /// No progress bars and no heartbeat.
     #[arg(long)]
     quiet: bool,
+    /// Off a terminal, a heartbeat line on stderr (tokenizer training, tokenizing) at most every this many
+    /// seconds (0: none).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    log_every: f64,
     /// Print JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -158,6 +162,7 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         },
         force: a.force,
         progress: show_progress(a.quiet),
+        heartbeat: super::train::heartbeat_every(a.log_every, a.quiet || show_progress(a.quiet))?,
     };
     let outcome = pipeline::build(&params).with_context(|| format!("building {}", params.out.display()))?;
     if a.json {

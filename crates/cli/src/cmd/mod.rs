@@ -21,5 +21,6 @@ pub mod eval;
 pub mod info;
 mod outdir;
 pub mod prune;
+pub mod runs;
 pub mod sweep;
 pub mod train;

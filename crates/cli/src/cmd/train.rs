@@ -8,6 +8,7 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
@@ -34,9 +35,13 @@ pub struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// No progress bar.
+    /// No progress bar and no heartbeat.
     #[arg(long)]
     pub quiet: bool,
+    /// Off a terminal (output to a file), print a heartbeat line on stderr at most every this many seconds
+    /// (0: none). On a terminal the progress bar shows instead.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub log_every: f64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -45,9 +50,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         p2law_train::device::parse_device_name(&device).map_err(|msg| anyhow::anyhow!("--device: {msg}"))?;
         cfg.device = device;
     }
-    let show = !args.quiet && !args.json && std::io::stderr().is_terminal();
+    let tty = std::io::stderr().is_terminal();
+    let show = !args.quiet && !args.json && tty;
+    let beat = heartbeat_every(args.log_every, args.quiet || tty)?;
     let control = Control { resume: args.resume, stop_after_steps: args.stop_after_steps };
-    let out = execute(&cfg, control, show)?;
+    let out = execute(&cfg, control, show, beat)?;
 
     let curve = cfg.out_dir.join("curve.csv");
     let final_dir = out.finished.then(|| cfg.out_dir.join("final"));
@@ -74,19 +81,71 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens the model and data of a resolved run config and trains it (also used by `p2law sweep`).
-pub fn execute(cfg: &RunConfig, control: Control, show: bool) -> anyhow::Result<trainer::Outcome> {
+/// `--log-every SECS` as the heartbeat period; `None` when off (0, or `off` is set: quiet or a terminal).
+pub fn heartbeat_every(secs: f64, off: bool) -> anyhow::Result<Option<Duration>> {
+    if !(secs.is_finite() && secs >= 0.0) {
+        anyhow::bail!("--log-every {secs}: give a number of seconds, 0 or more");
+    }
+    Ok((!off && secs > 0.0).then(|| Duration::from_secs_f64(secs)))
+}
+
+/// Opens the model and data of a resolved run config and trains it (also used by `p2law sweep`); `beat`
+/// prints a heartbeat line that often (for logs in files).
+pub fn execute(
+    cfg: &RunConfig,
+    control: Control,
+    show: bool,
+    beat: Option<Duration>,
+) -> anyhow::Result<trainer::Outcome> {
     let setup = p2law_train::setup::open(cfg).context("opening the model and data")?;
     let _keep = p2law_train::alloc::KeepFreedMemory::new();
     let mut bar = Bar::new(show);
+    bar.heartbeat = beat.map(|every| Heartbeat::new(&cfg.name, every));
     let data = Data { train: &setup.train, heldout: &setup.heldout };
     Ok(trainer::train(cfg, &setup.model, setup.meta, setup.masks, data, &setup.device, control, &mut bar)?)
 }
 
-/// Progress bar on stderr: step count, tokens/s, loss and ETA.
+/// Progress bar on stderr: step count, tokens/s, loss and ETA; or, off a terminal, a heartbeat line.
 struct Bar {
     bar: ProgressBar,
     val: Option<f64>,
+    heartbeat: Option<Heartbeat>,
+}
+
+/// One stderr line at most every `every`, for logs in files: step, tokens, loss, held-out loss, tokens/s,
+/// ETA. The first step and the last always print.
+struct Heartbeat {
+    name: String,
+    every: Duration,
+    last: Option<Instant>,
+    /// Where the step clock of this process started (resumed runs start mid-way).
+    started: Option<(Instant, u64)>,
+}
+
+impl Heartbeat {
+    fn new(name: &str, every: Duration) -> Heartbeat {
+        Heartbeat { name: name.into(), every, last: None, started: None }
+    }
+
+    fn step(&mut self, r: &StepReport, val: Option<f64>) {
+        let now = Instant::now();
+        let (t0, s0) = *self.started.get_or_insert((now, r.step.saturating_sub(1)));
+        let due = self.last.is_none_or(|t| now.duration_since(t) >= self.every) || r.step == r.total_steps;
+        if !due {
+            return;
+        }
+        self.last = Some(now);
+        let done = r.step.saturating_sub(s0) as f64;
+        let elapsed = now.duration_since(t0).as_secs_f64();
+        let eta = (done > 0.0 && elapsed > 0.0)
+            .then(|| (r.total_steps - r.step) as f64 * elapsed / done)
+            .map_or("?".into(), |s| format!("{s:.0}s"));
+        let val = val.map_or("-".into(), |v| format!("{v:.4}"));
+        eprintln!(
+            "[train {}] step {}/{} tokens {} loss {:.4} heldout {val} {:.0} tok/s ETA {eta}",
+            self.name, r.step, r.total_steps, r.tokens, r.train_loss, r.tokens_per_s
+        );
+    }
 }
 
 impl Bar {
@@ -95,7 +154,7 @@ impl Bar {
         let style = ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  ETA {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
-        Bar { bar, val: None }
+        Bar { bar, val: None, heartbeat: None }
     }
 }
 
@@ -113,6 +172,9 @@ impl Progress for Bar {
             r.tokens_per_s, r.train_loss, r.lr, r.grad_norm
         ));
         self.bar.set_position(r.step);
+        if let Some(h) = &mut self.heartbeat {
+            h.step(r, self.val);
+        }
     }
 
     fn eval(&mut self, p: &CurvePoint) {

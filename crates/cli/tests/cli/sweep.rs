@@ -1,5 +1,5 @@
 //! `p2law sweep` end to end on generated shards: the full grid and its report, an idempotent rerun, two
-//! sweeps sharing one directory without doing any unit twice, and unpruned controls. (`recipes/micro.toml` is the same code path
+//! sweeps sharing one directory without doing any unit twice, unpruned controls, the plan and single units. (`recipes/micro.toml` is the same code path
 //! on the real corpus, run by the README's main command.)
 
 use super::common;
@@ -114,13 +114,25 @@ fn two_sweeps_share_a_directory_without_double_work() {
         String::from_utf8_lossy(&b.stderr)
     );
     let (ta, tb) = (tally(&a), tally(&b));
-    // A sweep that finds a base model busy skips that model's grid, so the two may leave work to a rerun;
-    // what matters is that no unit was done twice and a third sweep finishes the rest.
+    // Each worker runs what is ready and waits for what the other holds, so together they do every unit
+    // once and leave nothing to a rerun.
+    assert_eq!(ta.0 + tb.0, 34, "{ta:?} {tb:?}");
+    assert_eq!((ta.2, tb.2), (0, 0));
+    assert!(ta.0 > 0 && tb.0 > 0, "both worked: {ta:?} {tb:?}");
     let third = sweep(&path);
     assert!(third.status.success());
-    let tc = tally(&third);
-    assert_eq!(ta.0 + tb.0 + tc.0, 34, "{ta:?} {tb:?} {tc:?}");
-    assert_eq!(tc.2, 0);
+    assert_eq!(tally(&third), (0, 34, 0));
+    // Every unit has exactly one finished journal record, the report too.
+    let mut finished = std::collections::HashMap::<String, usize>::new();
+    for e in std::fs::read_dir(tmp.path().join("shared/journal")).unwrap() {
+        let rec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(e.unwrap().path()).unwrap()).unwrap();
+        assert_eq!(rec["outcome"], "ran", "{rec}");
+        *finished.entry(rec["unit"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    // (The third sweep wrote the report: the two workers had --no-report.)
+    assert_eq!(finished.len(), 35, "{finished:?}");
+    assert!(finished.values().all(|n| *n == 1), "{finished:?}");
     assert!(!tmp.path().join("shared/claims").read_dir().unwrap().any(|_| true), "claims released");
 }
 
@@ -221,4 +233,87 @@ fn controls_are_post_trained_like_the_pruned_models_and_skipped_on_rerun() {
     let again = sweep(&path);
     assert!(again.status.success());
     assert_eq!(tally(&again), (0, 22, 0));
+}
+
+fn p2law(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_p2law")).args(args).output().unwrap()
+}
+
+#[test]
+fn the_plan_lists_every_unit_and_single_units_run_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = common::build_shards(tmp.path());
+    let path = recipe(tmp.path(), &data, "plan");
+    let r = path.to_str().unwrap();
+    let plan = |args: &[&str]| -> serde_json::Value {
+        let out = p2law(&[&["sweep", r, "--plan", "--json"], args].concat());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let status = |p: &serde_json::Value, id: &str| {
+        let u =
+            p["units"].as_array().unwrap().iter().find(|u| u["id"] == id).unwrap_or_else(|| panic!("{id}"));
+        u["status"].as_str().unwrap().to_string()
+    };
+    let first = plan(&[]);
+    // 2 pretrainings, 16 prunings, 16 post-trainings, the report.
+    assert_eq!(first["units"].as_array().unwrap().len(), 35);
+    assert_eq!(first["counts"], serde_json::json!({"done": 0, "ready": 2, "waiting": 33, "running": 0}));
+    let post = first["units"].as_array().unwrap().iter().find(|u| u["id"] == "posttrain:s-nm-r0.5").unwrap();
+    assert_eq!(post["depends_on"], serde_json::json!(["prune:s-nm-r0.25", "prune:s-nm-r0.5"]));
+    assert_eq!(post["kind"], "posttrain");
+    assert_eq!(post["outputs"], serde_json::json!(["runs/s-nm-r0.5"]));
+    // A unit whose dependencies are not done is refused, naming them; an unknown id too.
+    let early = p2law(&["sweep", r, "--unit", "prune:xs-depth-r0.25"]);
+    let err = String::from_utf8_lossy(&early.stderr);
+    assert!(!early.status.success() && err.contains("waits on pretrain:xs (ready)"), "{err}");
+    let bad = p2law(&["sweep", r, "--unit", "prune:nope"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no such unit"));
+    for unit in ["pretrain:xs", "prune:xs-depth-r0.25", "posttrain:xs-depth-r0.25"] {
+        let out = p2law(&["sweep", r, "--unit", unit]);
+        assert!(out.status.success(), "{unit}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let after = plan(&[]);
+    assert_eq!(status(&after, "pretrain:xs"), "done");
+    assert_eq!(status(&after, "posttrain:xs-depth-r0.25"), "done");
+    assert_eq!(status(&after, "prune:xs-nm-r0.25"), "ready");
+    assert_eq!(status(&after, "posttrain:xs-nm-r0.25"), "waiting");
+    // A done unit run again is a no-op.
+    let again = p2law(&["sweep", r, "--unit", "pretrain:xs"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already done"));
+    // The table, and the Slurm scripts of what is left (a dry run submits nothing).
+    let table = p2law(&["sweep", r, "--plan"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("35 units: 3 done, 8 ready, 24 waiting, 0 running"), "{text}");
+    let dry = p2law(&["sweep", r, "--slurm-dry-run", "--slurm-opt=--gres=gpu:1", "--max-parallel", "4"]);
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    let dir = std::path::PathBuf::from(String::from_utf8_lossy(&dry.stdout).trim());
+    let level0 = std::fs::read_to_string(dir.join("level0.sbatch")).unwrap();
+    // Left: 1 pretraining (s) and 7 prunings of xs → level 0; 8 prunings of s and 15 post-trainings → 1, 2; report.
+    assert!(level0.contains("#SBATCH --array=0-7%4") && level0.contains("#SBATCH --gres=gpu:1"), "{level0}");
+    assert!(dir.join("level3.sbatch").is_file() && !dir.join("level4.sbatch").exists());
+    assert!(std::fs::read_to_string(dir.join("level3.sbatch")).unwrap().contains("  'report'\n"));
+    // The run store lists the two runs; rebuilt from the run folders it holds the same.
+    let runs = |store: &Path, extra: &[&str]| -> Vec<serde_json::Value> {
+        let out = p2law(&[&["runs", store.to_str().unwrap(), "--json"], extra].concat());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["runs"].as_array().unwrap().clone()
+    };
+    let store = tmp.path().join("plan/runs.sqlite");
+    let listed = runs(&store, &[]);
+    let names: Vec<&str> = listed.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["xs-base", "xs-depth-r0.25"]);
+    let rebuilt_store = tmp.path().join("rebuilt.sqlite");
+    let rebuilt = runs(&rebuilt_store, &["--rebuild", tmp.path().join("plan").to_str().unwrap()]);
+    let key = |r: &serde_json::Value| {
+        (r["name"].clone(), r["status"].clone(), r["tokens"].clone(), r["rho"].clone())
+    };
+    assert_eq!(listed.iter().map(key).collect::<Vec<_>>(), rebuilt.iter().map(key).collect::<Vec<_>>());
+    assert!(listed.iter().all(|r| r["status"] == "finished"));
+    let depth = runs(&rebuilt_store, &["--method", "depth", "--status", "finished"]);
+    assert_eq!(depth.len(), 1);
+    assert!(runs(&rebuilt_store, &["--min-tokens", "1000000"]).is_empty());
+    let bad = p2law(&["runs", store.to_str().unwrap(), "--status", "done"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--status done"));
 }

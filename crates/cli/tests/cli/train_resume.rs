@@ -188,3 +188,45 @@ fn killed_and_resumed_run_equals_the_uninterrupted_run() {
     let (first, last) = (loss(&ca[1]), loss(ca.last().unwrap()));
     assert!(last < first - 0.5, "held-out loss {first} → {last}");
 }
+
+/// Off a terminal (stderr to a pipe, as to a log file), `train` prints heartbeat lines: the first step, the
+/// last, and one at most every `--log-every` seconds between, each with tokens, losses, throughput and ETA.
+#[test]
+fn off_a_terminal_train_prints_a_heartbeat() {
+    let root = tempfile::tempdir().unwrap();
+    let data = build_shards(root.path());
+    let run = |dir: &str, every: &str| {
+        let d = root.path().join(dir);
+        std::fs::create_dir_all(&d).unwrap();
+        let config = write_config(&d, &data);
+        let out = Command::new(env!("CARGO_BIN_EXE_p2law"))
+            .args(["train", "--config", config.to_str().unwrap(), "--log-every", every])
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        err.lines()
+            .filter(|l| l.starts_with("[train resume-llama] step "))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let beats = run("often", "0.001");
+    assert!(beats.len() >= 10, "{beats:?}");
+    assert!(beats[0].starts_with("[train resume-llama] step 1/120 tokens 128 loss "), "{beats:?}");
+    let last = beats.last().unwrap();
+    assert!(last.starts_with("[train resume-llama] step 120/120 tokens 15360 loss "), "{last}");
+    for b in &beats {
+        assert!(b.contains(" heldout ") && b.contains(" tok/s ETA "), "{b}");
+    }
+    // A held-out loss once the first evaluation is done.
+    assert!(!last.contains("heldout -"), "{last}");
+    // The default (30 s): the first and the last step at least.
+    let default = run("default", "30");
+    assert!(
+        default.len() >= 2
+            && default[0].contains("step 1/120")
+            && default.last().unwrap().contains("step 120/120")
+    );
+    assert!(run("none", "0").is_empty());
+}

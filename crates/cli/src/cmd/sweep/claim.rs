@@ -10,6 +10,7 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -57,6 +58,42 @@ pub fn try_claim(dir: &Path, name: &str) -> anyhow::Result<Option<Claim>> {
     }
 }
 
+/// Claims `name`, waiting (polling every `poll`) while another process holds it, at most `wait`; `None`
+/// when it is still held then.
+pub fn claim_waiting(
+    dir: &Path,
+    name: &str,
+    wait: std::time::Duration,
+    poll: std::time::Duration,
+) -> anyhow::Result<Option<Claim>> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(claim) = try_claim(dir, name)? {
+            return Ok(Some(claim));
+        }
+        if start.elapsed() >= wait {
+            return Ok(None);
+        }
+        std::thread::sleep(poll.min(wait.saturating_sub(start.elapsed())).max(Duration::from_millis(10)));
+    }
+}
+
+/// Whether a process holds the claim `name` now. Reads the lock without taking the name over: a file
+/// nobody holds is left as it is (its owner, if any, removes it).
+pub fn is_held(dir: &Path, name: &str) -> anyhow::Result<bool> {
+    let path = dir.join(format!("{name}.lock"));
+    let file = match OpenOptions::new().read(true).open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(false),
+        Err(TryLockError::WouldBlock) => Ok(true),
+        Err(TryLockError::Error(e)) => Err(e).with_context(|| format!("probing {}", path.display())),
+    }
+}
+
 /// Whether `path` still refers to the open `file`.
 fn names_this_file(path: &Path, file: &File) -> bool {
     #[cfg(unix)]
@@ -95,6 +132,24 @@ mod tests {
         drop(taken);
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert!(names.is_empty(), "{names:?}");
+    }
+
+    #[test]
+    fn probing_sees_held_claims_and_waiting_takes_a_released_one() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!is_held(dir.path(), "run").unwrap());
+        let first = try_claim(dir.path(), "run").unwrap().unwrap();
+        assert!(is_held(dir.path(), "run").unwrap());
+        let short = Duration::from_millis(50);
+        assert!(claim_waiting(dir.path(), "run", short, Duration::from_millis(10)).unwrap().is_none());
+        let path = dir.path().to_path_buf();
+        let waiter = std::thread::spawn(move || {
+            claim_waiting(&path, "run", Duration::from_secs(20), Duration::from_millis(10)).unwrap().is_some()
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        drop(first);
+        assert!(waiter.join().unwrap(), "the waiter takes the claim once it is released");
+        assert!(!is_held(dir.path(), "run").unwrap());
     }
 
     #[test]
