@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# The project's test command (README, .ci/run): formatting, lints, every test in the workspace, and the `micro`
-# sweep end to end on the real corpus (scripts/micro_check.sh). The sweep runs in the background on its own
-# copy of the CLI while clippy and the tests build, which leave a core idle much of the time.
+# The project's test command (README, .ci/run): formatting, lints, every test in the workspace, the `micro`
+# sweep end to end on the real corpus (scripts/micro_check.sh), and the Python package (scripts/py_check.sh:
+# wheel, install, pytest). The sweep runs in the background on its own copy of the CLI while clippy and the
+# tests build, which leave a core idle much of the time; the Python venv (mostly downloads) installs in the
+# background from the start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
-cargo build -p p2law
 mkdir -p target/ci
+bash scripts/venv.sh py hf > target/ci/venv.log 2>&1 &
+venv=$!
+cargo build -p p2law
 cp target/debug/p2law target/ci/p2law
 bash scripts/micro_check.sh target/ci/p2law > target/ci/micro.log 2>&1 &
 micro=$!
@@ -14,6 +18,13 @@ status=0
 cargo clippy --workspace --all-targets -- -D warnings || status=$?
 if [ "$status" -eq 0 ]; then
   cargo test --workspace --no-fail-fast || status=$?
+fi
+if wait "$venv"; then
+  bash scripts/py_check.sh target/ci/p2law || status=$?
+else
+  echo "python venv install failed (target/ci/venv.log):" >&2
+  tail -n 20 target/ci/venv.log >&2
+  status=1
 fi
 if wait "$micro"; then
   tail -n 1 target/ci/micro.log

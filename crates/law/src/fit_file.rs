@@ -99,7 +99,13 @@ impl FitFile {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|source| FitFileError::Read { path: shown.clone(), source })?;
-        let file: FitFile = serde_json::from_str(&text)
+        FitFile::parse(&text, &shown)
+    }
+
+    /// Parses and checks a fit file's text as [`FitFile::read`] does; `shown` names it in errors.
+    pub fn parse(text: &str, shown: &str) -> Result<FitFile, FitFileError> {
+        let shown = shown.to_string();
+        let file: FitFile = serde_json::from_str(text)
             .map_err(|source| FitFileError::Parse { path: shown.clone(), source })?;
         let law = file.law().map_err(|source| FitFileError::Law { path: shown.clone(), source })?;
         let invalid = |problem: String| FitFileError::Invalid { path: shown.clone(), problem };
@@ -129,9 +135,14 @@ impl FitFile {
         Ok(file)
     }
 
+    /// The file's text, pretty-printed, as [`FitFile::write`] writes it.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a fit file serialises")
+    }
+
     /// Writes the file atomically, pretty-printed.
     pub fn write(&self, path: &Path) -> Result<(), FitFileError> {
-        let text = serde_json::to_string_pretty(self).expect("a fit file serialises");
+        let text = self.to_json();
         crate::atomic::write_atomic(path, text.as_bytes())
             .map_err(|source| FitFileError::Write { path: path.display().to_string(), source })
     }
