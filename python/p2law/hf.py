@@ -285,7 +285,8 @@ class P2LawCallback(TrainerCallback):
         parent = os.path.dirname(os.path.abspath(self.curve))
         os.makedirs(parent, exist_ok=True)
         self._columns = ["run", "n0", "rho", "l0", "d", "loss", "step"]
-        self._columns += [c for c, v in (("method", self.method), ("n", self.n), ("rho_target", self.rho_target)) if v is not None]
+        optional = (("method", self.method), ("n", self.n), ("rho_target", self.rho_target))
+        self._columns += [c for c, v in optional if v is not None]
         kept: List[str] = []
         if state.global_step > 0 and os.path.exists(self.curve):
             # Resumed: keep the rows up to the checkpoint's step, in the existing file's columns.
@@ -297,7 +298,8 @@ class P2LawCallback(TrainerCallback):
                 self._columns = header
                 for line in lines[1:]:
                     cells = line.split(",")
-                    if step_at is not None and step_at < len(cells) and cells[step_at] and int(float(cells[step_at])) <= state.global_step:
+                    step = cells[step_at] if step_at is not None and step_at < len(cells) else ""
+                    if step and int(float(step)) <= state.global_step:
                         kept.append(line)
         tmp = self.curve + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
@@ -355,7 +357,7 @@ class P2LawCallback(TrainerCallback):
         if self.curve is None or not state.is_world_process_zero or not metrics:
             return
         if self.metric not in metrics:
-            raise KeyError(
+            raise ValueError(
                 f"P2LawCallback: the evaluation reported no {self.metric!r} "
                 f"(it has {', '.join(sorted(metrics))}); pass metric=…"
             )

@@ -100,7 +100,7 @@ def test_predict_broadcasts_numpy_arrays_and_equals_the_command_line(cli, demo_c
     fit = p2law.fit(demo_curves, bootstrap=8, starts=16)
     path = tmp_path / "fit.json"
     fit.write(path)
-    d = np.array([1e6, 1e8, 1e9])
+    d = np.array([1e7, 1e8, 1e9])
     rho = np.array([[0.2], [0.5]])
     loss = fit.predict(n0=3e8, rho=rho, l0=3.07, d=d)
     assert isinstance(loss, np.ndarray) and loss.shape == (2, 3) and loss.dtype == np.float64
@@ -249,7 +249,7 @@ def test_bad_fit_files_and_questions_are_errors(cli, demo_curves, tmp_path):
         fit.predict(1e8, 0.3, 3.0, [1e9, -1.0])
     with pytest.raises(p2law.P2LawError, match="the fit has no bootstrap draws"):
         fit.predict(1e8, 0.3, 3.0, 1e9, interval=True)
-    with pytest.raises(p2law.P2LawError, match="n0 = 0.0 must be a positive parameter count"):
+    with pytest.raises(p2law.P2LawError, match="n0 = 0 must be a positive parameter count"):
         fit.plan(0, 0.3, 3.0)
     with pytest.raises(ValueError, match="broadcast"):
         fit.predict([1e8, 2e8], 0.3, 3.0, [1e9, 1e10, 1e11])
