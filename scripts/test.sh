@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): formatting, lints, every test in the workspace, the `micro`
-# sweep end to end on the real corpus (scripts/micro_check.sh), then the same sweep through a single-node Slurm
-# (scripts/slurm_check.sh: installs and starts Slurm, submits, cancels a task, resubmits, compares the report
-# with the local run's). The local sweep runs in the background on its own copy of the CLI while clippy and the
-# tests build, which leave a core idle much of the time; the Slurm one after them, on idle cores. Where Slurm
-# cannot start, its check prints SKIPPED and why (not a pass); P2LAW_REQUIRE_SLURM=1 makes that a failure.
+# sweep end to end on the real corpus (scripts/micro_check.sh), the Python package (scripts/py_check.sh: wheel,
+# install, pytest), then the same sweep through a single-node Slurm (scripts/slurm_check.sh: installs and starts
+# Slurm, submits, cancels a task, resubmits, compares the report with the local run's). The local sweep runs in
+# the background on its own copy of the CLI while clippy and the tests build, which leave a core idle much of
+# the time; the Python venv (mostly downloads) installs in the background from the start; the Slurm check runs
+# last, on idle cores. Where Slurm cannot start, its check prints SKIPPED and why (not a pass);
+# P2LAW_REQUIRE_SLURM=1 makes that a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
-cargo build -p p2law
 mkdir -p target/ci
+bash scripts/venv.sh py hf > target/ci/venv.log 2>&1 &
+venv=$!
+cargo build -p p2law
 cp target/debug/p2law target/ci/p2law
 bash scripts/micro_check.sh target/ci/p2law > target/ci/micro.log 2>&1 &
 micro=$!
@@ -17,6 +21,13 @@ status=0
 cargo clippy --workspace --all-targets -- -D warnings || status=$?
 if [ "$status" -eq 0 ]; then
   cargo test --workspace --no-fail-fast || status=$?
+fi
+if wait "$venv"; then
+  bash scripts/py_check.sh target/ci/p2law || status=$?
+else
+  echo "python venv install failed (target/ci/venv.log):" >&2
+  tail -n 20 target/ci/venv.log >&2
+  status=1
 fi
 if wait "$micro"; then
   tail -n 1 target/ci/micro.log

@@ -96,14 +96,15 @@ pub enum FitFileError {
 impl FitFile {
     /// Reads and checks a fit file: every parameter of the law has a finite value.
     pub fn read(path: &Path) -> Result<FitFile, FitFileError> {
+        let shown = path.display().to_string();
         let text = std::fs::read_to_string(path)
-            .map_err(|source| FitFileError::Read { path: path.display().to_string(), source })?;
-        FitFile::parse(&text, path)
+            .map_err(|source| FitFileError::Read { path: shown.clone(), source })?;
+        FitFile::parse(&text, &shown)
     }
 
-    /// Parses and checks the text of a fit file; `path` is only used in messages.
-    pub fn parse(text: &str, path: &Path) -> Result<FitFile, FitFileError> {
-        let shown = path.display().to_string();
+    /// Parses and checks a fit file's text as [`FitFile::read`] does; `shown` names it in errors.
+    pub fn parse(text: &str, shown: &str) -> Result<FitFile, FitFileError> {
+        let shown = shown.to_string();
         let file: FitFile = serde_json::from_str(text)
             .map_err(|source| FitFileError::Parse { path: shown.clone(), source })?;
         let law = file.law().map_err(|source| FitFileError::Law { path: shown.clone(), source })?;
@@ -134,9 +135,14 @@ impl FitFile {
         Ok(file)
     }
 
+    /// The file's text, pretty-printed, as [`FitFile::write`] writes it.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a fit file serialises")
+    }
+
     /// Writes the file atomically, pretty-printed.
     pub fn write(&self, path: &Path) -> Result<(), FitFileError> {
-        let text = serde_json::to_string_pretty(self).expect("a fit file serialises");
+        let text = self.to_json();
         crate::atomic::write_atomic(path, text.as_bytes())
             .map_err(|source| FitFileError::Write { path: path.display().to_string(), source })
     }

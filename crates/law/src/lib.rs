@@ -20,6 +20,7 @@ pub mod evaluate;
 pub mod expr;
 pub mod fit;
 pub mod fit_file;
+pub mod fit_run;
 pub mod holdout;
 pub mod import;
 pub mod laws;
@@ -44,6 +45,7 @@ pub use fit::{
     Objectives, Solution,
 };
 pub use fit_file::{FitFile, FitFileError, FitMetrics};
+pub use fit_run::{fit_to_file, FitRun, FitRunError};
 pub use holdout::{Holdout, HoldoutError, Split};
 pub use laws::{predict, Bound, Law, LawError, ParamSpec};
 pub use metrics::{Metrics, MetricsError};

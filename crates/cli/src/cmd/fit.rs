@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Parser;
-use p2law_law::bootstrap::{bootstrap, interval, BootstrapOptions};
-use p2law_law::fit_file::BootstrapDraws;
-use p2law_law::{Fit, FitFile, FitMetrics, FitOptions, Law, Metrics, Point};
+use p2law_law::fit_run::MAX_BOOTSTRAP;
+use p2law_law::{Fit, FitFile, Metrics, Point};
 
 use super::lawargs::{parse_holdout, DataArgs, FitArgs, LawArgs};
 use super::table::{num, render};
@@ -40,9 +39,6 @@ pub struct Args {
     #[arg(long)]
     pub verbose: bool,
 }
-
-/// Most bootstrap replicates: each refits the law and keeps its parameters (200 is the usual choice).
-const MAX_BOOTSTRAP: usize = 100_000;
 
 /// Checks the outputs before any work: a plot format we can write, no output that is an input or the other
 /// output (a failed command must not leave one output written and the other missing, nor eat its input).
@@ -80,19 +76,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let law = args.fit.law(args.law.resolve()?);
     let opts = args.fit.options()?;
     let holdout = args.holdout.as_deref().map(parse_holdout).transpose()?;
-    let ev = p2law_law::evaluate(&law, &curves, holdout.as_ref(), &opts)?;
-    let (fit, metrics, fit_points) = (&ev.fit, ev.metrics.clone(), ev.fit_points(&curves));
-    let bootstrap =
-        (args.bootstrap > 0).then(|| bootstrap_draws(&law, fit_points, &opts, args.bootstrap)).transpose()?;
-
-    let mut file = fit_file(&law, fit, metrics, fit_points, args.holdout.clone(), bootstrap);
-    file.baselines = ev.baselines.clone();
-    let methods: Vec<String> = {
-        let mut runs: Vec<usize> = fit_points.iter().map(|p| p.run).collect();
-        runs.dedup();
-        runs.iter().filter_map(|&r| curves.runs.get(r).and_then(|r| r.method.clone())).collect()
-    };
-    file.domain = Some(p2law_law::Domain::of(fit_points, &methods));
+    let spec = args.holdout.as_deref().zip(holdout.as_ref());
+    let run = p2law_law::fit_to_file(&law, &curves, spec, &opts, args.bootstrap)?;
+    if run.failed_replicates > 0 {
+        tracing::warn!(
+            "bootstrap: {} of {} replicate fits failed and are left out",
+            run.failed_replicates,
+            args.bootstrap
+        );
+    }
+    let (file, ev) = (&run.file, &run.evaluation);
+    let fit = &ev.fit;
     if let Some(path) = &args.plot {
         let held = ev.split.as_ref().map(|s| s.is_held.clone()).unwrap_or_default();
         let title = match &args.holdout {
@@ -108,76 +102,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 
     if args.json {
-        let mut value = serde_json::to_value(&file)?;
+        let mut value = serde_json::to_value(file)?;
         if args.verbose {
             value["solutions"] = solutions_json(fit);
         }
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        print_human(&file, fit, args.verbose);
+        print_human(file, fit, args.verbose);
     }
     Ok(())
-}
-
-/// Coverage of the bootstrap intervals.
-const LEVEL: f64 = 0.95;
-
-/// Refits on `replicates` run-level resamples (with a quarter of the main fit's starts, at least 16).
-fn bootstrap_draws(
-    law: &Law,
-    points: &[Point],
-    opts: &FitOptions,
-    replicates: usize,
-) -> anyhow::Result<BootstrapDraws> {
-    let fit = FitOptions { starts: (opts.starts / 4).max(16), polish: 2, diagnose: false, ..opts.clone() };
-    let b = bootstrap(law, points, &BootstrapOptions { replicates, seed: opts.seed, fit })?;
-    if b.failed > 0 {
-        tracing::warn!("bootstrap: {} of {replicates} replicate fits failed and are left out", b.failed);
-    }
-    Ok(BootstrapDraws { resamples: replicates, seed: opts.seed, level: LEVEL, draws: b.samples })
-}
-
-fn fit_file(
-    law: &Law,
-    fit: &Fit,
-    metrics: FitMetrics,
-    fit_points: &[Point],
-    holdout: Option<String>,
-    bootstrap: Option<BootstrapDraws>,
-) -> FitFile {
-    let by_name = |values: &dyn Fn(usize) -> [f64; 2]| -> BTreeMap<String, [f64; 2]> {
-        law.params.iter().enumerate().map(|(i, p)| (p.name.clone(), values(i))).collect()
-    };
-    let intervals = bootstrap.as_ref().map(|b| {
-        by_name(&|i| {
-            let column: Vec<f64> = b.draws.iter().map(|d| d[i]).collect();
-            let (lo, hi) = interval(&column, b.level).expect("the level is in (0, 1)");
-            [lo, hi]
-        })
-    });
-    let mut runs: Vec<usize> = fit_points.iter().map(|p| p.run).collect();
-    runs.sort_unstable();
-    runs.dedup();
-    FitFile {
-        law: law.name.clone(),
-        expr: law.source.clone(),
-        params: fit.names.iter().cloned().zip(fit.params.iter().copied()).collect(),
-        param_order: fit.names.clone(),
-        ranges: by_name(&|i| [law.params[i].lo, law.params[i].hi]),
-        intervals,
-        metrics,
-        n_points: fit_points.len(),
-        n_runs: runs.len(),
-        holdout,
-        method: fit.method.name().to_string(),
-        objective: fit.objective,
-        bootstrap,
-        bounds: FitFile::bounds_of(law),
-        warnings: fit.warnings.clone(),
-        condition: fit.condition,
-        baselines: Default::default(),
-        domain: None,
-    }
 }
 
 fn solutions_json(fit: &Fit) -> serde_json::Value {
