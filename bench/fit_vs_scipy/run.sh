@@ -15,7 +15,7 @@ starts="${2:-256}"
 out="${P2LAW_BENCH_OUT:-$root/target/bench/fit_vs_scipy}"
 mkdir -p "$out"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
-(cd "$root" && cargo build --release --quiet -p p2law-law --example fit_bench)
+(cd "$root" && cargo build --release --quiet -p p2law-law --features bench --example fit_bench)
 python="$("$root/scripts/venv.sh" bench | tail -n 1)"
 echo "== ours (crates/law/examples/fit_bench.rs)" >&2
 "$CARGO_TARGET_DIR/release/examples/fit_bench" "$out" "$per_run" "$starts" > "$out/rust.json"

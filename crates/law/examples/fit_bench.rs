@@ -1,7 +1,7 @@
 //! Our side of `bench/fit_vs_scipy`: writes the shared inputs, times our two fits, writes `rust.json`.
 //!
 //! ```text
-//! cargo run --release -p p2law-law --example fit_bench -- OUT_DIR [POINTS_PER_RUN] [STARTS]
+//! cargo run --release -p p2law-law --features bench --example fit_bench -- OUT_DIR [POINTS_PER_RUN] [STARTS]
 //! ```
 //! Writes `OUT_DIR/curves.csv` (12 synthetic p2 runs: n0 ∈ {1e8, 3e8, 1e9} × rho ∈ {0.2, 0.35, 0.5, 0.65},
 //! noise sd 0.01), `OUT_DIR/starts.csv` (the multi-start grid, before our closed-form linear solve: the
@@ -73,7 +73,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "{{\"points\": {}, \"runs\": {}, \"starts\": {}, \"threads\": {},\n",
             " \"lm\": {{\"wall_s\": {}, \"cpu_s\": {}, \"half_sse\": {:e}, \"evaluations\": {}, \"params\": {:?}}},\n",
             " \"lm_crate\": {{\"wall_s\": {}, \"cpu_s\": {}, \"half_sse\": {:e}, \"evaluations\": {}}},\n",
-            " \"robust\": {{\"wall_s\": {}, \"cpu_s\": {}, \"huber\": {:e}, \"params\": {:?}}}}}\n"
+            " \"robust\": {{\"wall_s\": {}, \"cpu_s\": {}, \"huber\": {:e}, \"params\": {:?},\n",
+            "  \"lm_evaluations\": {}, \"polished\": {}, \"lbfgs_evaluations\": {}, \"lbfgs_iterations\": {}}}}}\n"
         ),
         curves.points.len(),
         curves.runs.len(),
@@ -92,6 +93,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rb_cpu,
         hub.huber,
         hub.params,
+        robust.stats.lm_evaluations,
+        robust.stats.polished,
+        robust.stats.lbfgs_evaluations,
+        robust.stats.lbfgs_iterations,
     );
     std::fs::write(out.join("rust.json"), &json)?;
     print!("{json}");

@@ -40,9 +40,10 @@ pub use curves::{
 pub use diagnose::{Diagnosis, FitWarning, WarningKind};
 pub use domain::Domain;
 pub use evaluate::{evaluate, EvaluateError, Evaluation};
+#[cfg(feature = "bench")]
+pub use fit::least_squares_from_crate;
 pub use fit::{
-    fit, least_squares_from, least_squares_from_crate, start_grid, Fit, FitError, FitOptions, Method,
-    Objectives, Solution,
+    fit, least_squares_from, start_grid, Fit, FitError, FitOptions, FitStats, Method, Objectives, Solution,
 };
 pub use fit_file::{FitFile, FitFileError, FitMetrics};
 pub use fit_run::{fit_to_file, FitRun, FitRunError};

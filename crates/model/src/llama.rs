@@ -7,6 +7,10 @@
 //!
 //! Shapes: ids (B, T) u32 → hidden (B, T, C) → logits (B, T, V).
 //!
+//! The block and the stack of blocks are written once, over a small trait of the block's layers
+//! (`BlockOps`): run as candle's graph by [`Model::forward`], [`Model::loss`] and [`Block::forward`], and
+//! recorded on a [`Tape`] of fused ops by [`Model::loss_and_grads`], whose backward runs by hand.
+//!
 //! Pruning code can run the stages one by one to capture hidden states between blocks:
 //! ```
 //! # use candle_core::{DType, Device, Tensor};
@@ -161,36 +165,7 @@ impl Block {
 
     /// (B, T, C) → (B, T, C).
     pub fn forward(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
-        let heads = self.self_attn.heads(&self.input_layernorm.forward(x)?, ctx)?;
-        let h = self.self_attn.o_proj.forward_add(&heads, x)?;
-        let hidden = self.mlp.hidden(&self.post_attention_layernorm.forward(&h)?)?;
-        self.mlp.down_proj.forward_add(&hidden, &h)
-    }
-
-    /// [`Block::forward`] on a tape of fused ops (see [`Model::loss_and_grads`]), in the same arithmetic;
-    /// `None` when some but not all of q/k/v have biases (the fused attention takes all three or none).
-    fn forward_on(&self, tape: &mut Tape, x: &Tensor, ctx: &Context) -> Result<Option<Tensor>> {
-        let (a, m) = (&self.self_attn, &self.mlp);
-        let bias = match [&a.q_proj.bias, &a.k_proj.bias, &a.v_proj.bias] {
-            [Some(q), Some(k), Some(v)] => Some([q, k, v]),
-            [None, None, None] => None,
-            _ => return Ok(None),
-        };
-        let normed = tape.rms_norm(x, &self.input_layernorm.weight, self.input_layernorm.eps)?;
-        let weights = [&a.q_proj.weight, &a.k_proj.weight, &a.v_proj.weight];
-        let heads = tape.self_attention(&normed, weights, bias, &ctx.cos, &ctx.sin, a.head_dim)?;
-        let h = match &a.o_proj.bias {
-            None => tape.linear_add(&heads, &a.o_proj.weight, x)?,
-            // As `ops::linear_add` does with a bias: the residual plus the biased product.
-            Some(b) => {
-                let y = tape.linear(&heads, &a.o_proj.weight, Some(b))?;
-                tape.add(x, &y)?
-            }
-        };
-        let normed =
-            tape.rms_norm(&h, &self.post_attention_layernorm.weight, self.post_attention_layernorm.eps)?;
-        let hidden = tape.swiglu(&normed, &m.gate_proj.weight, &m.up_proj.weight)?;
-        Ok(Some(tape.linear_add(&hidden, &m.down_proj.weight, &h)?))
+        self.run(&mut Graph, x, ctx, &mut |_, _| Ok(()))
     }
 
     /// [`Block::forward`] that also shows `tap` the inputs of every linear layer (see [`Tap`]), for
@@ -201,16 +176,90 @@ impl Block {
         ctx: &Context,
         tap: &mut dyn FnMut(Tap, &Tensor) -> Result<()>,
     ) -> Result<Tensor> {
-        let normed = self.input_layernorm.forward(x)?;
+        self.run(&mut Graph, x, ctx, tap)
+    }
+
+    /// The block, once for every way of running it: `ops` evaluates each layer (as nodes of candle's graph,
+    /// or recorded on a [`Tape`]), `tap` sees the input of every linear layer.
+    fn run<O: BlockOps>(
+        &self,
+        ops: &mut O,
+        x: &Tensor,
+        ctx: &Context,
+        tap: &mut dyn FnMut(Tap, &Tensor) -> Result<()>,
+    ) -> Result<Tensor> {
+        let normed = ops.rms_norm(x, &self.input_layernorm)?;
         tap(Tap::AttnInput, &normed)?;
-        let heads = self.self_attn.heads(&normed, ctx)?;
+        let heads = ops.attention(&normed, &self.self_attn, ctx)?;
         tap(Tap::AttnHeads, &heads)?;
-        let h = self.self_attn.o_proj.forward_add(&heads, x)?;
-        let normed = self.post_attention_layernorm.forward(&h)?;
+        let h = ops.linear_add(&heads, &self.self_attn.o_proj, x)?;
+        let normed = ops.rms_norm(&h, &self.post_attention_layernorm)?;
         tap(Tap::MlpInput, &normed)?;
-        let hidden = self.mlp.hidden(&normed)?;
+        let hidden = ops.swiglu(&normed, &self.mlp)?;
         tap(Tap::MlpHidden, &hidden)?;
-        self.mlp.down_proj.forward_add(&hidden, &h)
+        ops.linear_add(&hidden, &self.mlp.down_proj, &h)
+    }
+}
+
+/// The layers a decoder block is made of, as one way of running them. [`Block::run`] and
+/// [`Model::trunk`] are written once against this trait: [`Graph`] builds candle's graph (inference,
+/// calibration, and training off the fused path), a [`Tape`] records the fused ops for
+/// [`Model::loss_and_grads`]' hand-run backward. Both evaluate the same ops in the same arithmetic.
+trait BlockOps {
+    /// RMSNorm (…, C) → (…, C).
+    fn rms_norm(&mut self, x: &Tensor, norm: &RmsNorm) -> Result<Tensor>;
+    /// The attention heads before `o_proj` (see [`Attention::heads`]).
+    fn attention(&mut self, x: &Tensor, attn: &Attention, ctx: &Context) -> Result<Tensor>;
+    /// `residual + layer(x)`: a residual connection closed by a projection.
+    fn linear_add(&mut self, x: &Tensor, layer: &Linear, residual: &Tensor) -> Result<Tensor>;
+    /// The input of `down_proj` (see [`Mlp::hidden`]).
+    fn swiglu(&mut self, x: &Tensor, mlp: &Mlp) -> Result<Tensor>;
+}
+
+/// The layers as nodes of candle's graph (the `ops` functions: fused kernels for f32 on the CPU, plain
+/// candle ops elsewhere).
+struct Graph;
+
+impl BlockOps for Graph {
+    fn rms_norm(&mut self, x: &Tensor, norm: &RmsNorm) -> Result<Tensor> {
+        norm.forward(x)
+    }
+
+    fn attention(&mut self, x: &Tensor, attn: &Attention, ctx: &Context) -> Result<Tensor> {
+        attn.heads(x, ctx)
+    }
+
+    fn linear_add(&mut self, x: &Tensor, layer: &Linear, residual: &Tensor) -> Result<Tensor> {
+        layer.forward_add(x, residual)
+    }
+
+    fn swiglu(&mut self, x: &Tensor, mlp: &Mlp) -> Result<Tensor> {
+        mlp.hidden(x)
+    }
+}
+
+/// The layers recorded on a tape of fused ops, whose backward [`Tape::backward`] runs by hand.
+impl BlockOps for Tape {
+    fn rms_norm(&mut self, x: &Tensor, norm: &RmsNorm) -> Result<Tensor> {
+        Tape::rms_norm(self, x, &norm.weight, norm.eps)
+    }
+
+    fn attention(&mut self, x: &Tensor, attn: &Attention, ctx: &Context) -> Result<Tensor> {
+        let (q, k, v) = (&attn.q_proj, &attn.k_proj, &attn.v_proj);
+        let weights = [&q.weight, &k.weight, &v.weight];
+        // The packed product takes the three biases or none; a model's config gives all three or none.
+        let Some(biases) = ops::packed_bias([q.bias.as_ref(), k.bias.as_ref(), v.bias.as_ref()]) else {
+            candle_core::bail!("self-attention on a tape: q, k and v must all have a bias or none")
+        };
+        Tape::self_attention(self, x, weights, biases, &ctx.cos, &ctx.sin, attn.head_dim)
+    }
+
+    fn linear_add(&mut self, x: &Tensor, layer: &Linear, residual: &Tensor) -> Result<Tensor> {
+        Tape::linear_add(self, x, &layer.weight, layer.bias.as_ref(), residual)
+    }
+
+    fn swiglu(&mut self, x: &Tensor, mlp: &Mlp) -> Result<Tensor> {
+        Tape::swiglu(self, x, &mlp.gate_proj.weight, &mlp.up_proj.weight)
     }
 }
 
@@ -385,12 +434,16 @@ impl Model {
     /// The LM head's input for ids (B, T): the final-normed hidden states (B, T, C).
     fn hidden(&self, ids: &Tensor) -> Result<Tensor> {
         let (_, t) = ids.dims2()?;
-        let ctx = self.context(t)?;
-        let mut x = self.embed(ids)?;
+        self.trunk(&mut Graph, &self.embed(ids)?, &self.context(t)?)
+    }
+
+    /// Every block, then the final RMSNorm: embeddings (B, T, C) → the LM head's input (B, T, C).
+    fn trunk<O: BlockOps>(&self, ops: &mut O, x: &Tensor, ctx: &Context) -> Result<Tensor> {
+        let mut x = x.clone();
         for block in &self.layers {
-            x = block.forward(&x, &ctx)?;
+            x = block.run(ops, &x, ctx, &mut |_, _| Ok(()))?;
         }
-        self.final_norm(&x)
+        ops.rms_norm(&x, &self.norm)
     }
 
     /// Mean next-token cross-entropy of the logits for `ids` against `targets` (both (B, T)); targets equal
@@ -416,14 +469,7 @@ impl Model {
         // The embedding lookup outside the graph (no gradient is tracked through a detached weight).
         let x0 = embeddings.detach().index_select(&flat_ids, 0)?.reshape((b, t, c))?;
         let mut tape = Tape::new();
-        let mut x = x0.clone();
-        for block in &self.layers {
-            match block.forward_on(&mut tape, &x, &ctx)? {
-                Some(y) => x = y,
-                None => return Ok(None),
-            }
-        }
-        let normed = tape.rms_norm(&x, &self.norm.weight, self.norm.eps)?;
+        let normed = self.trunk(&mut tape, &x0, &ctx)?;
         let normed = tape.reshape(&normed, &[b * t, c])?;
         let (picks, keep, count) = crate::loss::parse_targets(targets, b * t, v)?;
         let sum = tape.linear_cross_entropy_sum(&normed, &self.lm_head.weight, picks, keep)?;

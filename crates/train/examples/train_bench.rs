@@ -18,8 +18,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use p2law_train::sampler::Sampler;
-use p2law_train::trainer::{self, Control, Data, LanguageModel, Progress, StepReport};
+use p2law_train::trainer::{self, Control, Progress, StepReport};
 use p2law_train::FileConfig;
+use p2law_train::{Data, LanguageModel};
 
 /// Collects the per-step reports.
 struct Steps {

@@ -23,9 +23,9 @@
 //!     lr = 3e-3
 //! "#;
 //! let file: p2law_train::config::FileConfig = toml::from_str(toml).unwrap();
-//! let cfg = file.resolve(std::path::Path::new("/work/RUN.toml")).unwrap();
+//! let cfg = file.resolve(std::path::Path::new("/exp/RUN.toml")).unwrap();
 //! assert_eq!((cfg.total_steps, cfg.accum), (256, 4));
-//! assert_eq!(cfg.out_dir, std::path::PathBuf::from("/work/runs/tiny"));
+//! assert_eq!(cfg.out_dir, std::path::PathBuf::from("/exp/runs/tiny"));
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -199,7 +199,8 @@ impl FileConfig {
     }
 
     /// Checks every field and derives the step budgets; `path` is the config file (for relative paths and
-    /// error messages).
+    /// error messages). Phases: the run's name and paths, the model, the optimisation, the evaluation and
+    /// checkpoint intervals, then the config with every default filled in.
     pub fn resolve(&self, path: &Path) -> Result<RunConfig> {
         let bad = |field: &str, msg: String| TrainError::Config {
             path: path.to_path_buf(),
@@ -224,14 +225,97 @@ impl FileConfig {
         let device = self.device.clone().unwrap_or_else(|| "cpu".into());
         crate::device::parse_device_name(&device).map_err(|msg| bad("device", msg))?;
 
+        let model = self.model.resolve(&abs, &bad)?;
+        let t = self.train.resolve(&bad)?;
+        let e = self.eval.resolve(&self.train, t.schedule.total_steps, &bad)?;
+        let ckpt_every = self.checkpoint.every_tokens.unwrap_or(e.every_tokens);
+        if ckpt_every == 0 {
+            return Err(bad("checkpoint.every_tokens", "must be positive".into()));
+        }
+        let keep = self.checkpoint.keep.unwrap_or(2);
+
+        // Pretraining reads the pretrain split, post-training (from a directory) the posttrain split.
+        let default_split = if matches!(model, ModelSource::HfDir(_)) { "posttrain" } else { "pretrain" };
         let m = &self.model;
-        let model = match (&m.hf_dir, &m.config, &m.arch) {
+        let filled = FileConfig {
+            name: self.name.clone(),
+            out: out_dir.clone(),
+            store: Some(store.clone()),
+            seed: Some(self.seed.unwrap_or(0)),
+            device: Some(device.clone()),
+            model: ModelSection {
+                hf_dir: m.hf_dir.as_deref().map(abs),
+                config: m.config.as_deref().map(abs),
+                arch: m.arch.clone(),
+            },
+            data: DataSection {
+                dir: abs(&self.data.dir),
+                train_split: Some(self.data.train_split.clone().unwrap_or_else(|| default_split.into())),
+                heldout_split: Some(self.data.heldout_split.clone().unwrap_or_else(|| "heldout".into())),
+            },
+            train: TrainSection {
+                min_lr: Some(t.schedule.min_lr),
+                schedule: Some(t.schedule.decay),
+                warmup_tokens: Some(t.warmup_tokens),
+                weight_decay: Some(t.adamw.weight_decay),
+                beta1: Some(t.adamw.beta1),
+                beta2: Some(t.adamw.beta2),
+                eps: Some(t.adamw.eps),
+                grad_clip: Some(t.grad_clip),
+                ..self.train.clone()
+            },
+            eval: EvalSection {
+                every_tokens: self.eval.points.is_none().then_some(e.every_tokens),
+                points: self.eval.points,
+                first_step: self.eval.first_step,
+                tokens: Some(e.tokens),
+                micro_batch: Some(e.micro_batch),
+            },
+            checkpoint: CheckpointSection { every_tokens: Some(ckpt_every), keep: Some(keep) },
+        };
+        let batch_tokens = self.train.batch_tokens;
+        Ok(RunConfig {
+            name: self.name.clone(),
+            out_dir,
+            store,
+            seed: self.seed.unwrap_or(0),
+            device,
+            model,
+            data_dir: filled.data.dir.clone(),
+            train_split: filled.data.train_split.clone().unwrap_or_default(),
+            heldout_split: filled.data.heldout_split.clone().unwrap_or_default(),
+            seq_len: self.train.seq_len as usize,
+            micro_batch: self.train.micro_batch as usize,
+            accum: (batch_tokens / t.per_micro) as usize,
+            batch_tokens,
+            total_steps: t.schedule.total_steps,
+            schedule: t.schedule,
+            adamw: t.adamw,
+            grad_clip: t.grad_clip,
+            eval_every_steps: e.every_tokens.div_ceil(batch_tokens),
+            eval_log_steps: e.log_steps,
+            eval_tokens: e.tokens,
+            eval_micro_batch: e.micro_batch as usize,
+            checkpoint_every_steps: ckpt_every.div_ceil(batch_tokens),
+            checkpoint_keep: keep as usize,
+            file: filled,
+        })
+    }
+}
+
+/// A config error for a field: `bad(field, message)`.
+type Bad<'a> = dyn Fn(&str, String) -> TrainError + 'a;
+
+impl ModelSection {
+    /// The starting model: exactly one of the three keys, paths made absolute by `abs`.
+    fn resolve(&self, abs: &dyn Fn(&Path) -> PathBuf, bad: &Bad) -> Result<ModelSource> {
+        match (&self.hf_dir, &self.config, &self.arch) {
             (Some(dir), None, None) => {
                 let dir = abs(dir);
                 if !dir.join("config.json").is_file() {
                     return Err(bad("model.hf_dir", format!("{} has no config.json", dir.display())));
                 }
-                ModelSource::HfDir(dir)
+                Ok(ModelSource::HfDir(dir))
             }
             (None, Some(file), None) => {
                 let file = abs(file);
@@ -239,18 +323,33 @@ impl FileConfig {
                     .map_err(|e| bad("model.config", format!("{}: {e}", file.display())))?;
                 let json = serde_json::from_str(&text)
                     .map_err(|e| bad("model.config", format!("{}: invalid JSON: {e}", file.display())))?;
-                ModelSource::Scratch(json)
+                Ok(ModelSource::Scratch(json))
             }
-            (None, None, Some(table)) => ModelSource::Scratch(
+            (None, None, Some(table)) => Ok(ModelSource::Scratch(
                 serde_json::to_value(table).map_err(|e| bad("model.arch", e.to_string()))?,
-            ),
+            )),
             (None, None, None) => {
-                return Err(bad("model", "missing: set one of `hf_dir`, `config` or `[model.arch]`".into()))
+                Err(bad("model", "missing: set one of `hf_dir`, `config` or `[model.arch]`".into()))
             }
-            _ => return Err(bad("model", "set only one of `hf_dir`, `config` or `[model.arch]`".into())),
-        };
+            _ => Err(bad("model", "set only one of `hf_dir`, `config` or `[model.arch]`".into())),
+        }
+    }
+}
 
-        let t = &self.train;
+/// `[train]` checked, defaults filled in.
+struct Training {
+    /// Tokens per micro-batch, `micro_batch · seq_len`.
+    per_micro: u64,
+    warmup_tokens: u64,
+    schedule: Schedule,
+    adamw: AdamWParams,
+    grad_clip: f64,
+}
+
+impl TrainSection {
+    /// Checks the batch shape, the budget, the learning-rate schedule and the optimizer's settings.
+    fn resolve(&self, bad: &Bad) -> Result<Training> {
+        let t = self;
         for (field, v) in [("train.seq_len", t.seq_len), ("train.micro_batch", t.micro_batch)] {
             if v == 0 {
                 return Err(bad(field, "must be at least 1".into()));
@@ -316,118 +415,64 @@ impl FileConfig {
         if !(grad_clip >= 0.0 && grad_clip.is_finite()) {
             return Err(bad("train.grad_clip", format!("{grad_clip} must be >= 0 (0 disables)")));
         }
-        let decay = t.schedule.unwrap_or(Decay::Cosine);
         let schedule = Schedule {
             peak_lr: t.lr,
             min_lr,
             warmup_steps: warmup_tokens.div_ceil(t.batch_tokens).min(total_steps),
             total_steps,
-            decay,
+            decay: t.schedule.unwrap_or(Decay::Cosine),
         };
+        Ok(Training { per_micro, warmup_tokens, schedule, adamw, grad_clip })
+    }
+}
 
-        if self.eval.points.is_some() && self.eval.every_tokens.is_some() {
+/// `[eval]` checked, defaults filled in.
+struct Evaluation {
+    /// The steps of `eval.points`, when given.
+    log_steps: Option<Vec<u64>>,
+    every_tokens: u64,
+    tokens: u64,
+    micro_batch: u64,
+}
+
+impl EvalSection {
+    /// Checks when and on how much the held-out loss is measured, for a run of `total_steps` as `train`
+    /// says.
+    fn resolve(&self, train: &TrainSection, total_steps: u64, bad: &Bad) -> Result<Evaluation> {
+        if self.points.is_some() && self.every_tokens.is_some() {
             return Err(bad("eval.points", "give either eval.points or eval.every_tokens, not both".into()));
         }
-        match self.eval.points {
+        match self.points {
             Some(0) => return Err(bad("eval.points", "must be at least 1".into())),
             Some(p) if p > MAX_EVAL_POINTS => {
                 return Err(bad("eval.points", format!("{p} is more than {MAX_EVAL_POINTS} evaluations")))
             }
             _ => {}
         }
-        if self.eval.first_step.is_some() && self.eval.points.is_none() {
+        if self.first_step.is_some() && self.points.is_none() {
             return Err(bad("eval.first_step", "only applies with eval.points".into()));
         }
-        let first_step = self.eval.first_step.unwrap_or(1);
+        let first_step = self.first_step.unwrap_or(1);
         if !(1..=total_steps).contains(&first_step) {
             return Err(bad(
                 "eval.first_step",
                 format!("{first_step} must be in 1..={total_steps} (the run's steps)"),
             ));
         }
-        let eval_log_steps = self.eval.points.map(|p| log_spaced_steps(first_step, total_steps, p));
-        let eval_every = self.eval.every_tokens.unwrap_or((t.tokens / 10).max(t.batch_tokens));
-        let eval_tokens = self.eval.tokens.unwrap_or(65_536);
-        let eval_micro = self.eval.micro_batch.unwrap_or(t.micro_batch);
-        if eval_every == 0 {
+        let log_steps = self.points.map(|p| log_spaced_steps(first_step, total_steps, p));
+        let every_tokens = self.every_tokens.unwrap_or((train.tokens / 10).max(train.batch_tokens));
+        let tokens = self.tokens.unwrap_or(65_536);
+        let micro_batch = self.micro_batch.unwrap_or(train.micro_batch);
+        if every_tokens == 0 {
             return Err(bad("eval.every_tokens", "must be positive".into()));
         }
-        if eval_tokens <= t.seq_len {
-            return Err(bad("eval.tokens", format!("{eval_tokens} is less than one sequence (seq_len + 1)")));
+        if tokens <= train.seq_len {
+            return Err(bad("eval.tokens", format!("{tokens} is less than one sequence (seq_len + 1)")));
         }
-        if eval_micro == 0 {
+        if micro_batch == 0 {
             return Err(bad("eval.micro_batch", "must be at least 1".into()));
         }
-        let ckpt_every = self.checkpoint.every_tokens.unwrap_or(eval_every);
-        if ckpt_every == 0 {
-            return Err(bad("checkpoint.every_tokens", "must be positive".into()));
-        }
-        let keep = self.checkpoint.keep.unwrap_or(2);
-
-        // Pretraining reads the pretrain split, post-training (from a directory) the posttrain split.
-        let default_split = if matches!(model, ModelSource::HfDir(_)) { "posttrain" } else { "pretrain" };
-        let filled = FileConfig {
-            name: self.name.clone(),
-            out: out_dir.clone(),
-            store: Some(store.clone()),
-            seed: Some(self.seed.unwrap_or(0)),
-            device: Some(device.clone()),
-            model: ModelSection {
-                hf_dir: m.hf_dir.as_deref().map(abs),
-                config: m.config.as_deref().map(abs),
-                arch: m.arch.clone(),
-            },
-            data: DataSection {
-                dir: abs(&self.data.dir),
-                train_split: Some(self.data.train_split.clone().unwrap_or_else(|| default_split.into())),
-                heldout_split: Some(self.data.heldout_split.clone().unwrap_or_else(|| "heldout".into())),
-            },
-            train: TrainSection {
-                min_lr: Some(min_lr),
-                schedule: Some(decay),
-                warmup_tokens: Some(warmup_tokens),
-                weight_decay: Some(adamw.weight_decay),
-                beta1: Some(adamw.beta1),
-                beta2: Some(adamw.beta2),
-                eps: Some(adamw.eps),
-                grad_clip: Some(grad_clip),
-                ..t.clone()
-            },
-            eval: EvalSection {
-                every_tokens: self.eval.points.is_none().then_some(eval_every),
-                points: self.eval.points,
-                first_step: self.eval.first_step,
-                tokens: Some(eval_tokens),
-                micro_batch: Some(eval_micro),
-            },
-            checkpoint: CheckpointSection { every_tokens: Some(ckpt_every), keep: Some(keep) },
-        };
-        Ok(RunConfig {
-            name: self.name.clone(),
-            out_dir,
-            store,
-            seed: self.seed.unwrap_or(0),
-            device,
-            model,
-            data_dir: filled.data.dir.clone(),
-            train_split: filled.data.train_split.clone().unwrap_or_default(),
-            heldout_split: filled.data.heldout_split.clone().unwrap_or_default(),
-            seq_len: t.seq_len as usize,
-            micro_batch: t.micro_batch as usize,
-            accum: (t.batch_tokens / per_micro) as usize,
-            batch_tokens: t.batch_tokens,
-            total_steps,
-            schedule,
-            adamw,
-            grad_clip,
-            eval_every_steps: eval_every.div_ceil(t.batch_tokens),
-            eval_log_steps,
-            eval_tokens,
-            eval_micro_batch: eval_micro as usize,
-            checkpoint_every_steps: ckpt_every.div_ceil(t.batch_tokens),
-            checkpoint_keep: keep as usize,
-            file: filled,
-        })
+        Ok(Evaluation { log_steps, every_tokens, tokens, micro_batch })
     }
 }
 

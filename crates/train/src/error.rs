@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-/// A boxed error from a collaborator (the model or the data crate), kept as the source of a [`TrainError`].
+/// A boxed error from the data side (a [`crate::TokenSource`] or the data crate), kept as the source of a
+/// [`TrainError`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +51,7 @@ pub enum TrainError {
     #[error("step {step}: training loss is {loss}; lower `train.lr` or enable `train.grad_clip`")]
     Diverged { step: u64, loss: f32 },
     #[error("model: {0}")]
-    Model(#[source] BoxError),
+    Model(#[from] p2law_model::ModelError),
     #[error("data: {0}")]
     Data(#[source] BoxError),
     #[error(transparent)]

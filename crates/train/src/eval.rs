@@ -7,7 +7,7 @@
 use candle_core::{DType, Tensor};
 
 use crate::error::{Result, TrainError};
-use crate::trainer::LanguageModel;
+use crate::seams::LanguageModel;
 
 /// Mean held-out loss over `batches` of `(ids, targets)`, each (b, T).
 pub fn heldout_loss<M: LanguageModel + ?Sized>(model: &M, batches: &[(Tensor, Tensor)]) -> Result<f64> {

@@ -10,8 +10,8 @@
 //!   [`clip`], [`adamw`] at the rate of [`schedule`], masks on weights, evaluation, [`curve`] rows,
 //!   [`checkpoint`]s, progress — and the [`store`] entry.
 //!
-//! The trainer talks to the model and the data through two small traits ([`trainer::LanguageModel`],
-//! [`sampler::TokenSource`]) so each piece is tested here with a tiny model; the `p2law train` command
+//! The trainer talks to the model and the data through two small traits ([`LanguageModel`],
+//! [`TokenSource`], in [`seams`]) so each piece is tested here with a tiny model; the `p2law train` command
 //! plugs in `p2law-model` and `p2law-data`.
 
 pub mod adamw;
@@ -31,9 +31,11 @@ pub mod meta;
 pub mod rundir;
 pub mod sampler;
 pub mod schedule;
+pub mod seams;
 pub mod setup;
 pub mod store;
 pub mod trainer;
 
 pub use config::{FileConfig, RunConfig};
 pub use error::{parse_toml, Result, TomlError, TrainError};
+pub use seams::{Data, LanguageModel, TokenSource};

@@ -19,7 +19,7 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::config::{FileConfig, RunConfig};
 use crate::error::{Result, TrainError};
 use crate::fsio;
-use crate::trainer::{Data, LanguageModel};
+use crate::seams::{Data, LanguageModel};
 
 /// Where a run starts.
 pub enum Start {
@@ -112,7 +112,7 @@ pub fn save_final<M: LanguageModel + ?Sized>(cfg: &RunConfig, model: &M) -> Resu
     let dir = cfg.out_dir.join("final");
     let staged = Staging::create(&cfg.out_dir, FINAL_TMP_PREFIX).map_err(TrainError::Fs)?;
     let tmp = staged.path();
-    model.save(tmp).map_err(TrainError::Model)?;
+    model.save(tmp)?;
     for entry in std::fs::read_dir(tmp).map_err(TrainError::io(tmp))? {
         let path = entry.map_err(TrainError::io(tmp))?.path();
         if path.is_file() {

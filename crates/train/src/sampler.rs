@@ -24,31 +24,8 @@ use std::cell::RefCell;
 
 use candle_core::{Device, Tensor};
 
-use crate::error::{BoxError, Result, TrainError};
-
-/// Read access to one split's token stream.
-pub trait TokenSource {
-    /// Number of tokens in the split.
-    fn len(&self) -> u64;
-    /// Copies tokens `start .. start + out.len()` into `out`.
-    fn read(&self, start: u64, out: &mut [u32]) -> std::result::Result<(), BoxError>;
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl TokenSource for Vec<u32> {
-    fn len(&self) -> u64 {
-        self.as_slice().len() as u64
-    }
-
-    fn read(&self, start: u64, out: &mut [u32]) -> std::result::Result<(), BoxError> {
-        let s = start as usize;
-        let src = self.get(s..s + out.len()).ok_or("read past the end of the token vector")?;
-        out.copy_from_slice(src);
-        Ok(())
-    }
-}
+use crate::error::{Result, TrainError};
+use crate::seams::TokenSource;
 
 /// The seeded training order.
 pub struct Sampler {

@@ -16,8 +16,8 @@ use crate::device::open_device;
 use crate::error::{BoxError, Result, TrainError};
 use crate::masks::Masks;
 use crate::meta::load_pruning_meta;
-use crate::sampler::TokenSource;
-use crate::trainer::{LanguageModel, RunMeta};
+use crate::seams::{LanguageModel, TokenSource};
+use crate::trainer::RunMeta;
 
 /// A `p2law-model` decoder as the trainer sees it; weights are f32 (training precision on CPU).
 pub struct HfModel {
@@ -50,11 +50,11 @@ impl LanguageModel for HfModel {
             Some((loss, mut grads)) => {
                 Ok((loss, params.iter().map(|(_, v)| grads.remove(&v.as_tensor().id())).collect()))
             }
-            None => crate::trainer::backward(self.model.loss(ids, targets)?, params),
+            None => crate::seams::backward(self.model.loss(ids, targets)?, params),
         }
     }
 
-    fn save(&self, dir: &Path) -> std::result::Result<(), BoxError> {
+    fn save(&self, dir: &Path) -> Result<()> {
         p2law_model::save_hf_dir(
             &self.model,
             dir,
@@ -68,8 +68,9 @@ impl LanguageModel for HfModel {
         // A post-trained pruned model is still that pruned model: keep its record and its masks.
         if let Some(src) = &self.source {
             for name in ["pruning.json", "masks.safetensors"] {
-                if src.join(name).is_file() {
-                    std::fs::copy(src.join(name), dir.join(name))?;
+                let from = src.join(name);
+                if from.is_file() {
+                    std::fs::copy(&from, dir.join(name)).map_err(TrainError::io(&from))?;
                 }
             }
         }
@@ -136,16 +137,15 @@ fn memory_total_bytes() -> Option<u64> {
 /// Opens the device, the model (with its run constants and masks) and the two splits of `cfg`.
 pub fn open(cfg: &RunConfig) -> Result<Setup> {
     let device = open_device(&cfg.device)?;
-    let model_err = |e: p2law_model::ModelError| TrainError::Model(Box::new(e));
     let (model, source) = match &cfg.model {
         ModelSource::HfDir(dir) => {
-            let (_, model) = p2law_model::load_hf_dir(dir, DType::F32, &device).map_err(model_err)?;
+            let (_, model) = p2law_model::load_hf_dir(dir, DType::F32, &device)?;
             (model, Some(dir.clone()))
         }
         ModelSource::Scratch(json) => {
-            let config = Config::from_hf_json(json).map_err(model_err)?;
+            let config = Config::from_hf_json(json)?;
             check_memory(&config, &device, cfg)?;
-            (Model::new_random(&config, cfg.seed, DType::F32, &device).map_err(model_err)?, None)
+            (Model::new_random(&config, cfg.seed, DType::F32, &device)?, None)
         }
     };
     let counts = ParamCounts::from_config(model.config());

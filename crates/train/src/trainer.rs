@@ -13,7 +13,6 @@
 //! store current, and at the end saves the final model to `<run>/final/`. The run directory's handling
 //! (fresh start, resume, `run.toml`) lives in [`crate::rundir`].
 
-use std::path::Path;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, Var};
@@ -23,49 +22,14 @@ use crate::checkpoint::{self, TrainState};
 use crate::clip::clip_global_norm;
 use crate::config::RunConfig;
 use crate::curve::{CurveMeta, CurvePoint, CurveWriter};
-use crate::error::{BoxError, Result, TrainError};
+use crate::error::{Result, TrainError};
 use crate::eval::heldout_loss;
 use crate::masks::Masks;
 use crate::rundir::{self, Start};
-use crate::sampler::{heldout_batches, Sampler, TokenSource};
+use crate::sampler::{heldout_batches, Sampler};
 use crate::schedule::lr_at;
+use crate::seams::{Data, LanguageModel, TokenSource};
 use crate::store::{RunRecord, RunStatus, RunStore};
-
-/// What the trainer needs from a model.
-pub trait LanguageModel {
-    /// Every trainable parameter under its checkpoint name (Hugging Face names for real models).
-    fn params(&self) -> Vec<(String, Var)>;
-    /// Mean next-token cross-entropy (a scalar) of `ids` (B, T) u32 against `targets` (B, T) u32.
-    fn loss(&self, ids: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor>;
-    /// [`LanguageModel::loss`] and its gradient for each of `params` (same order; `None` for a parameter
-    /// the loss does not reach). The default runs candle's backward ([`backward`]).
-    fn loss_and_grads(
-        &self,
-        ids: &Tensor,
-        targets: &Tensor,
-        params: &[(String, Var)],
-    ) -> candle_core::Result<(Tensor, Vec<Option<Tensor>>)> {
-        backward(self.loss(ids, targets)?, params)
-    }
-    /// Writes the model as a loadable directory (Hugging Face layout for real models).
-    fn save(&self, dir: &Path) -> std::result::Result<(), BoxError>;
-}
-
-/// `loss` and its gradient for each of `params` by candle's backward.
-pub fn backward(
-    loss: Tensor,
-    params: &[(String, Var)],
-) -> candle_core::Result<(Tensor, Vec<Option<Tensor>>)> {
-    let grads = loss.backward()?;
-    let per_param = params.iter().map(|(_, v)| grads.get(v.as_tensor()).cloned()).collect();
-    Ok((loss, per_param))
-}
-
-/// The two splits a run reads.
-pub struct Data<'a> {
-    pub train: &'a dyn TokenSource,
-    pub heldout: &'a dyn TokenSource,
-}
 
 /// Constants of the run, repeated in every curve row (`docs/spec/formats.md`) and in the run store.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -13,8 +13,9 @@ use p2law_data::pipeline::{build, BuildParams, SourceSpec, TokenizerSpec};
 use p2law_data::tokenizer::TrainParams;
 use p2law_model::{Config, Model, SaveOptions};
 use p2law_train::curve::read_points;
-use p2law_train::trainer::{train, Control, Data, LanguageModel, Quiet};
+use p2law_train::trainer::{train, Control, Quiet};
 use p2law_train::FileConfig;
+use p2law_train::{Data, LanguageModel};
 
 /// Token shards (vocabulary 300) from 80 generated documents of numbered sentences.
 fn build_shards(dir: &Path) -> PathBuf {

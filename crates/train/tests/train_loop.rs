@@ -15,7 +15,8 @@ use p2law_train::curve::{read_points, CurvePoint};
 use p2law_train::eval::unigram_entropy;
 use p2law_train::masks::Masks;
 use p2law_train::store::{RunStatus, RunStore};
-use p2law_train::trainer::{train, Control, Data, Quiet, RunMeta};
+use p2law_train::trainer::{train, Control, Quiet, RunMeta};
+use p2law_train::Data;
 use p2law_train::FileConfig;
 
 struct Splits {

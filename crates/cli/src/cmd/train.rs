@@ -14,8 +14,8 @@ use anyhow::Context;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use p2law_train::curve::CurvePoint;
-use p2law_train::trainer::{self, Control, Data, Progress, StepReport};
-use p2law_train::{FileConfig, RunConfig};
+use p2law_train::trainer::{self, Control, Progress, StepReport};
+use p2law_train::{Data, FileConfig, RunConfig};
 
 #[derive(Parser, Debug)]
 #[command(about = "Pretrain or post-train a model as RUN.toml says; writes the loss curve and checkpoints")]

@@ -195,7 +195,7 @@ pub(crate) fn projected_step(
                 rhs[j] = 0.0;
             }
         }
-        if !super::lm_own::cholesky_solve(chol, &rhs, step, m) {
+        if !super::lm::cholesky_solve(chol, &rhs, step, m) {
             return false;
         }
         let mut more = false;

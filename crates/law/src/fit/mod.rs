@@ -37,7 +37,8 @@
 mod bounded;
 mod lbfgs;
 mod lm;
-mod lm_own;
+#[cfg(feature = "bench")]
+mod lm_crate;
 pub(crate) mod rng;
 mod start;
 mod varpro;
@@ -49,6 +50,7 @@ use crate::expr::batch::Batch;
 use crate::laws::{Bound, Law};
 use crate::var::Var;
 use lbfgs::{LbfgsOptions, LbfgsResult};
+use lm::LmResult;
 
 /// Which objectives to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -146,6 +148,21 @@ pub struct Fit {
     pub warnings: Vec<crate::diagnose::FitWarning>,
     /// Condition number of the Jacobian at the fit (see [`crate::diagnose`]).
     pub condition: Option<f64>,
+    /// The work the fit did.
+    pub stats: FitStats,
+}
+
+/// The work of one [`fit`], for benchmarks and for tuning the start grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FitStats {
+    /// Objective evaluations of every least-squares run (screening and final).
+    pub lm_evaluations: usize,
+    /// Least-squares end points polished by L-BFGS on the Huber objective (0 for least squares only).
+    pub polished: usize,
+    /// Objective evaluations of those L-BFGS runs.
+    pub lbfgs_evaluations: usize,
+    /// Their iterations.
+    pub lbfgs_iterations: usize,
 }
 
 impl Fit {
@@ -394,12 +411,13 @@ impl Coord {
     }
 }
 
-/// Fits `law` to `points`.
+/// Fits `law` to `points` in phases: `screen` every start, `finish` the best, keep the best least-squares
+/// solution, `polish` on the Huber objective, then `choose` between the two objectives' solutions.
 pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitError> {
     let data = prepare(law, points, opts)?;
     let linear = law.expr.linear_mask();
     let grid = start::grid(law, &linear, opts.starts, opts.seed);
-    let np = law.params.len();
+    let bounds: Vec<Bound> = law.params.iter().map(|p| p.bound).collect();
     let stride = points.len().div_ceil(SCREEN_POINTS);
     let thinned = if stride > 1 {
         let every: Vec<Point> = points.iter().step_by(stride).copied().collect();
@@ -407,145 +425,29 @@ pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitErr
     } else {
         None
     };
-    let screen = thinned.as_ref().unwrap_or(&data);
-    let n = screen.y.len();
-    let bounds: Vec<Bound> = law.params.iter().map(|p| p.bound).collect();
-    // Stage 1, every start: closed-form linear parameters (variable projection), then LM on squared error.
-    let stage1: Vec<Option<lm::LmResult>> = grid
-        .par_iter()
-        .map(|x0| {
-            let mut x = x0.clone();
-            let mut pred = vec![0.0; n];
-            let mut ws = screen.batch.workspace();
-            let sse =
-                start::solve_linear(&screen.batch, &mut ws, &linear, &bounds, &screen.y, &mut x, &mut pred);
-            sse.is_finite().then(|| {
-                varpro::fit(&screen.batch, &screen.y, &linear, &bounds, &x, SCREEN_TOL, SCREEN_EVALS)
-            })
-        })
-        .collect();
-    // Stage 1b: the `FINALISTS` screened runs with the lowest squared error continue to tight convergence.
-    let mut order: Vec<usize> =
-        (0..stage1.len()).filter(|&i| stage1[i].as_ref().is_some_and(|r| r.objective.is_finite())).collect();
-    order.sort_by(|&a, &b| {
-        let f = |i: usize| stage1[i].as_ref().map_or(f64::INFINITY, |r| r.objective);
-        f(a).total_cmp(&f(b)).then(a.cmp(&b))
-    });
-    order.truncate(FINALISTS.max(opts.polish));
-    let finished: Vec<(usize, lm::LmResult)> = order
-        .par_iter()
-        .filter_map(|&i| {
-            let r = stage1[i].as_ref()?;
-            Some((i, varpro::fit(&data.batch, &data.y, &linear, &bounds, &r.x, FINAL_TOL, 100 * (np + 1))))
-        })
-        .collect();
-    let mut stage1 = stage1;
-    if stride > 1 {
-        // Screened objectives are on the thinned points: only the finalists' (on all points) compete.
-        for r in stage1.iter_mut().flatten() {
-            r.converged = false;
-            r.reason = "evaluation limit reached".into();
-        }
-    }
-    for (i, r) in finished {
-        stage1[i] = Some(r);
-    }
-    let stage1 = stage1;
+    let mut stage1 = screen(thinned.as_ref().unwrap_or(&data), &grid, &linear, &bounds);
+    finish(&data, &mut stage1, &linear, &bounds, opts.polish, stride > 1);
     let mut failures: Vec<String> = stage1
         .iter()
         .flatten()
-        .filter(|r| !r.converged && r.reason != "evaluation limit reached")
+        .filter(|r| !r.converged && r.reason != EVALUATION_LIMIT)
         .map(|r| format!("LM: {}", r.reason))
         .collect();
     let least_squares = if opts.objectives != Objectives::Huber {
-        let best = pick(
-            law,
-            stage1.iter().enumerate().filter_map(|(i, r)| {
-                let r = r.as_ref().filter(|r| r.converged && r.objective.is_finite())?;
-                Some((r.objective, r.x.as_slice(), i, (i, r)))
-            }),
-        );
-        best.map(|(start, r)| {
-            let (half_sse, huber) = data.criteria(&r.x, opts.huber_delta);
-            Solution {
-                method: Method::LeastSquares,
-                params: r.x.clone(),
-                objective: half_sse,
-                half_sse,
-                huber,
-                start,
-                evaluations: r.evaluations,
-            }
-        })
+        best_least_squares(law, &data, &stage1, opts.huber_delta)
     } else {
         None
     };
-    // Stage 2: L-BFGS on the Huber objective, from the `polish` least-squares end points with the lowest
-    // Huber objective (ties by start index). The Huber minimum lies next to a least-squares minimum for
-    // all but outlier-ridden data, so polishing every start's end would repeat the same descent hundreds
-    // of times (the distinct ends differ only along the flat delta–alpha–nc valley).
+    let mut stats = FitStats {
+        lm_evaluations: stage1.iter().flatten().map(|r| r.evaluations).sum(),
+        ..Default::default()
+    };
     let huber_sol = if opts.objectives != Objectives::LeastSquares {
-        let mut ranked: Vec<(f64, usize)> = stage1
-            .par_iter()
-            .enumerate()
-            .filter_map(|(i, r)| r.as_ref().map(|r| (data.criteria(&r.x, opts.huber_delta).1, i)))
-            .filter(|(h, _)| h.is_finite())
-            .collect();
-        ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        ranked.truncate(opts.polish.max(1));
-        let runs: Vec<(usize, LbfgsResult)> = ranked
-            .par_iter()
-            .filter_map(|&(_, i)| stage1[i].as_ref().map(|r| (i, data.huber_run(&r.x, law, opts))))
-            .collect();
-        if std::env::var_os("P2LAW_FIT_STATS").is_some() {
-            let lm_evals: usize = stage1.iter().flatten().map(|r| r.evaluations).sum();
-            let lb_evals: usize = runs.iter().map(|r| r.1.evaluations).sum();
-            let lb_iters: usize = runs.iter().map(|r| r.1.iterations).sum();
-            eprintln!("fit stats: {} starts, {lm_evals} LM evaluations; {} polished, {lb_evals} L-BFGS evaluations in {lb_iters} iterations", grid.len(), runs.len());
-        }
-        for (_, r) in &runs {
-            if !r.stop.converged() {
-                failures.push(format!("L-BFGS: {:?}", r.stop));
-            }
-        }
-        let best = pick(
-            law,
-            runs.iter()
-                .filter(|(_, r)| r.stop.converged() && r.f.is_finite())
-                .map(|(i, r)| (r.f, r.x.as_slice(), *i, (*i, r.clone()))),
-        );
-        best.map(|(start, r)| {
-            let (half_sse, huber) = data.criteria(&r.x, opts.huber_delta);
-            Solution {
-                method: Method::Huber,
-                params: r.x,
-                objective: huber,
-                half_sse,
-                huber,
-                start,
-                evaluations: r.evaluations,
-            }
-        })
+        polish(law, &data, &stage1, opts, &mut stats, &mut failures)
     } else {
         None
     };
-    let chosen = match (&least_squares, &huber_sol) {
-        (Some(l), Some(h)) => {
-            let cands = [(h.huber, h.params.as_slice(), 0, h), (l.huber, l.params.as_slice(), 1, l)];
-            pick(law, cands).expect("both objectives are finite")
-        }
-        (Some(s), None) | (None, Some(s)) => s,
-        (None, None) => {
-            failures.sort();
-            failures.dedup();
-            let detail = if failures.is_empty() {
-                "every start gave a non-finite prediction".to_string()
-            } else {
-                failures.join("; ")
-            };
-            return Err(FitError::NotConverged { law: law.name.clone(), detail });
-        }
-    };
+    let chosen = choose(law, &least_squares, &huber_sol, failures)?;
     check_finite(law, &data, &chosen.params)?;
     let diagnosis = if opts.diagnose {
         crate::diagnose::diagnose(law, &chosen.params, points)
@@ -565,7 +467,172 @@ pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitErr
         starts: grid.len(),
         warnings: diagnosis.warnings,
         condition: diagnosis.condition,
+        stats,
     })
+}
+
+/// The reason a screened run that did not go on to the final stage reports.
+const EVALUATION_LIMIT: &str = "evaluation limit reached";
+
+/// Stage 1, every start: closed-form linear parameters (variable projection), then a few LM evaluations
+/// on squared error over `data`'s points; `None` where the linear solve gives no finite error.
+fn screen(data: &Prepared, grid: &[Vec<f64>], linear: &[bool], bounds: &[Bound]) -> Vec<Option<LmResult>> {
+    let n = data.y.len();
+    grid.par_iter()
+        .map(|x0| {
+            let mut x = x0.clone();
+            let mut pred = vec![0.0; n];
+            let mut ws = data.batch.workspace();
+            let sse = start::solve_linear(&data.batch, &mut ws, linear, bounds, &data.y, &mut x, &mut pred);
+            sse.is_finite()
+                .then(|| varpro::fit(&data.batch, &data.y, linear, bounds, &x, SCREEN_TOL, SCREEN_EVALS))
+        })
+        .collect()
+}
+
+/// Stage 1b: the `FINALISTS` (at least `polish`) screened runs with the lowest squared error continue to
+/// tight convergence on all points. When the screen ran on `thinned` points, the other runs' objectives
+/// cannot compete and are marked unconverged.
+fn finish(
+    data: &Prepared,
+    stage1: &mut [Option<LmResult>],
+    linear: &[bool],
+    bounds: &[Bound],
+    polish: usize,
+    thinned: bool,
+) {
+    let np = linear.len();
+    let mut order: Vec<usize> =
+        (0..stage1.len()).filter(|&i| stage1[i].as_ref().is_some_and(|r| r.objective.is_finite())).collect();
+    order.sort_by(|&a, &b| {
+        let f = |i: usize| stage1[i].as_ref().map_or(f64::INFINITY, |r| r.objective);
+        f(a).total_cmp(&f(b)).then(a.cmp(&b))
+    });
+    order.truncate(FINALISTS.max(polish));
+    let finished: Vec<(usize, LmResult)> = order
+        .par_iter()
+        .filter_map(|&i| {
+            let r = stage1[i].as_ref()?;
+            Some((i, varpro::fit(&data.batch, &data.y, linear, bounds, &r.x, FINAL_TOL, 100 * (np + 1))))
+        })
+        .collect();
+    if thinned {
+        for r in stage1.iter_mut().flatten() {
+            r.converged = false;
+            r.reason = EVALUATION_LIMIT.into();
+        }
+    }
+    for (i, r) in finished {
+        stage1[i] = Some(r);
+    }
+}
+
+/// The least-squares solution: the converged run with the lowest squared error (ties as [`pick`] says).
+fn best_least_squares(
+    law: &Law,
+    data: &Prepared,
+    stage1: &[Option<LmResult>],
+    delta: f64,
+) -> Option<Solution> {
+    let best = pick(
+        law,
+        stage1.iter().enumerate().filter_map(|(i, r)| {
+            let r = r.as_ref().filter(|r| r.converged && r.objective.is_finite())?;
+            Some((r.objective, r.x.as_slice(), i, (i, r)))
+        }),
+    );
+    best.map(|(start, r)| {
+        let (half_sse, huber) = data.criteria(&r.x, delta);
+        Solution {
+            method: Method::LeastSquares,
+            params: r.x.clone(),
+            objective: half_sse,
+            half_sse,
+            huber,
+            start,
+            evaluations: r.evaluations,
+        }
+    })
+}
+
+/// Stage 2: L-BFGS on the Huber objective, from the `polish` least-squares end points with the lowest
+/// Huber objective (ties by start index). The Huber minimum lies next to a least-squares minimum for all
+/// but outlier-ridden data, so polishing every start's end would repeat the same descent hundreds of times
+/// (the distinct ends differ only along the flat delta–alpha–nc valley). Counts its work in `stats`, and
+/// adds the runs that did not converge to `failures`.
+fn polish(
+    law: &Law,
+    data: &Prepared,
+    stage1: &[Option<LmResult>],
+    opts: &FitOptions,
+    stats: &mut FitStats,
+    failures: &mut Vec<String>,
+) -> Option<Solution> {
+    let mut ranked: Vec<(f64, usize)> = stage1
+        .par_iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.as_ref().map(|r| (data.criteria(&r.x, opts.huber_delta).1, i)))
+        .filter(|(h, _)| h.is_finite())
+        .collect();
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    ranked.truncate(opts.polish.max(1));
+    let runs: Vec<(usize, LbfgsResult)> = ranked
+        .par_iter()
+        .filter_map(|&(_, i)| stage1[i].as_ref().map(|r| (i, data.huber_run(&r.x, law, opts))))
+        .collect();
+    stats.polished = runs.len();
+    stats.lbfgs_evaluations = runs.iter().map(|r| r.1.evaluations).sum();
+    stats.lbfgs_iterations = runs.iter().map(|r| r.1.iterations).sum();
+    for (_, r) in &runs {
+        if !r.stop.converged() {
+            failures.push(format!("L-BFGS: {:?}", r.stop));
+        }
+    }
+    let best = pick(
+        law,
+        runs.iter()
+            .filter(|(_, r)| r.stop.converged() && r.f.is_finite())
+            .map(|(i, r)| (r.f, r.x.as_slice(), *i, (*i, r.clone()))),
+    );
+    best.map(|(start, r)| {
+        let (half_sse, huber) = data.criteria(&r.x, opts.huber_delta);
+        Solution {
+            method: Method::Huber,
+            params: r.x,
+            objective: huber,
+            half_sse,
+            huber,
+            start,
+            evaluations: r.evaluations,
+        }
+    })
+}
+
+/// The solution the fit keeps: the lower Huber objective of the two (ties as [`pick`] says), or the only
+/// one; an error naming the `failures` when neither objective has a solution.
+fn choose<'s>(
+    law: &Law,
+    least_squares: &'s Option<Solution>,
+    huber: &'s Option<Solution>,
+    mut failures: Vec<String>,
+) -> Result<&'s Solution, FitError> {
+    match (least_squares, huber) {
+        (Some(l), Some(h)) => {
+            let cands = [(h.huber, h.params.as_slice(), 0, h), (l.huber, l.params.as_slice(), 1, l)];
+            Ok(pick(law, cands).expect("both objectives are finite"))
+        }
+        (Some(s), None) | (None, Some(s)) => Ok(s),
+        (None, None) => {
+            failures.sort();
+            failures.dedup();
+            let detail = if failures.is_empty() {
+                "every start gave a non-finite prediction".to_string()
+            } else {
+                failures.join("; ")
+            };
+            Err(FitError::NotConverged { law: law.name.clone(), detail })
+        }
+    }
 }
 
 fn check_finite(law: &Law, data: &Prepared, x: &[f64]) -> Result<(), FitError> {
@@ -585,28 +652,24 @@ fn check_finite(law: &Law, data: &Prepared, x: &[f64]) -> Result<(), FitError> {
 
 /// One Levenberg–Marquardt run from `x0` (no grid, no linear solve): the paper's fitting procedure alone.
 pub fn least_squares_from(law: &Law, points: &[Point], x0: &[f64]) -> Result<Solution, FitError> {
-    least_squares_with(law, points, x0, false)
+    least_squares_with(law, points, |data| lm::levenberg_marquardt(&data.batch, &data.y, x0, lm::TIGHT))
 }
 
 /// [`least_squares_from`] with the `levenberg-marquardt` crate instead of our LM (for the bench).
-#[doc(hidden)]
+#[cfg(feature = "bench")]
 pub fn least_squares_from_crate(law: &Law, points: &[Point], x0: &[f64]) -> Result<Solution, FitError> {
-    least_squares_with(law, points, x0, true)
+    least_squares_with(law, points, |data| lm_crate::levenberg_marquardt(&data.batch, &data.y, x0, 100))
 }
 
+/// One least-squares run by `lm` on the prepared points, checked and scored.
 fn least_squares_with(
     law: &Law,
     points: &[Point],
-    x0: &[f64],
-    use_crate: bool,
+    lm: impl FnOnce(&Prepared) -> LmResult,
 ) -> Result<Solution, FitError> {
     let opts = FitOptions { objectives: Objectives::LeastSquares, ..Default::default() };
     let data = prepare(law, points, &opts)?;
-    let r = if use_crate {
-        lm::levenberg_marquardt(&data.batch, &data.y, x0, 100)
-    } else {
-        lm_own::levenberg_marquardt(&data.batch, &data.y, x0, lm_own::TIGHT)
-    };
+    let r = lm(&data);
     if !r.converged {
         return Err(FitError::NotConverged { law: law.name.clone(), detail: format!("LM: {}", r.reason) });
     }

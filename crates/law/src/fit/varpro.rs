@@ -185,7 +185,7 @@ pub(crate) fn fit(
                         chol[j * m + k] = cur.a[j * m + k] + if j == k { lambda * diag[j] } else { 0.0 };
                     }
                 }
-                super::lm_own::cholesky_solve(&mut chol, &cur.g, &mut step, m)
+                super::lm::cholesky_solve(&mut chol, &cur.g, &mut step, m)
             };
             if !solved {
                 if lambda.is_nan() || lambda >= 1e30 {
@@ -266,7 +266,7 @@ mod tests {
         let x0 = [0.4, 1.0, 0.25, 1.0, 0.25, 0.0];
         let vp = fit(&batch, &y, &linear, &[Bound::FREE; 6], &x0, 1e-10, 500);
         assert!(vp.converged, "{}", vp.reason);
-        let full = super::super::lm_own::levenberg_marquardt(&batch, &y, &vp.x, 1e-12);
+        let full = super::super::lm::levenberg_marquardt(&batch, &y, &vp.x, 1e-12);
         assert!(vp.objective <= full.objective * (1.0 + 1e-6), "{} vs {}", vp.objective, full.objective);
         assert!(vp.evaluations < 40, "{} evaluations", vp.evaluations);
         // Bounds that the unbounded optimum violates: g ≤ 0.3 (truth 0.5) and b ≥ 0 hold.

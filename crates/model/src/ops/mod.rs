@@ -48,16 +48,21 @@ pub fn self_attention(
     sin: &Tensor,
     head_dim: usize,
 ) -> Result<Tensor> {
-    let packed_bias = match bias {
-        [Some(q), Some(k), Some(v)] => Some(Some([q, k, v])),
-        [None, None, None] => Some(None),
-        _ => None,
-    };
-    match packed_bias {
+    match packed_bias(bias) {
         Some(b) if fused::applies(&[x, w[0], w[1], w[2], cos, sin]) => {
             fused::self_attention(x, w, b, cos, sin, head_dim)
         }
         _ => plain::self_attention(x, w, bias, cos, sin, head_dim),
+    }
+}
+
+/// The q/k/v biases as the packed product takes them: `Some(Some(..))` all three, `Some(None)` none, and
+/// `None` when only some are present.
+pub(crate) fn packed_bias(bias: [Option<&Tensor>; 3]) -> Option<Option<[&Tensor; 3]>> {
+    match bias {
+        [Some(q), Some(k), Some(v)] => Some(Some([q, k, v])),
+        [None, None, None] => Some(None),
+        _ => None,
     }
 }
 

@@ -10,8 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor, Var};
-use p2law_train::error::BoxError;
-use p2law_train::trainer::LanguageModel;
+use p2law_train::LanguageModel;
 
 pub const VOCAB: usize = 32;
 
@@ -55,7 +54,7 @@ impl LanguageModel for Bigram {
         candle_nn::loss::cross_entropy(&logits, &targets.flatten_all()?)
     }
 
-    fn save(&self, dir: &Path) -> Result<(), BoxError> {
+    fn save(&self, dir: &Path) -> p2law_train::Result<()> {
         let map: std::collections::HashMap<String, Tensor> =
             self.vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
         candle_core::safetensors::save(&map, dir.join("model.safetensors"))?;

@@ -130,9 +130,22 @@ impl Tape {
         self.op2(x, weight, norm::RmsNorm::new(eps))
     }
 
-    /// [`super::linear_add`].
-    pub fn linear_add(&mut self, x: &Tensor, w: &Tensor, residual: &Tensor) -> Result<Tensor> {
-        self.op3(x, w, residual, linear::LinearAdd)
+    /// [`crate::ops::linear_add`]: `residual + x · Wᵀ + b`, one fused op when there is no bias.
+    pub fn linear_add(
+        &mut self,
+        x: &Tensor,
+        w: &Tensor,
+        bias: Option<&Tensor>,
+        residual: &Tensor,
+    ) -> Result<Tensor> {
+        match bias {
+            None => self.op3(x, w, residual, linear::LinearAdd),
+            // As `ops::linear_add` does with a bias: the residual plus the biased product.
+            Some(b) => {
+                let y = self.linear(x, w, Some(b))?;
+                self.add(residual, &y)
+            }
+        }
     }
 
     /// [`super::swiglu`].
@@ -161,7 +174,7 @@ impl Tape {
     }
 
     /// [`crate::ops::linear`]: `x · Wᵀ`, plus the bias on every row when there is one.
-    pub fn linear(&mut self, x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    fn linear(&mut self, x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
         let y = self.op2(x, w, linear::Product::linear())?;
         match bias {
             Some(b) => self.bias_add(&y, b),
@@ -177,7 +190,7 @@ impl Tape {
     }
 
     /// `a + b` for tensors of one shape.
-    pub fn add(&mut self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    fn add(&mut self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         let sum = (a.detach() + b.detach())?;
         self.record(vec![a.clone(), b.clone()], &sum, Box::new(Add));
         Ok(sum)
