@@ -400,13 +400,13 @@ mod tests {
             name = "b"
             hf_dir = "hf"
             [pretrain]
-            train = {{ tokens = 1 }}
+            train = {{ tokens = 64, batch_tokens = 32, seq_len = 8, micro_batch = 4, lr = 1e-3 }}
             [prune]
             methods = ["depth", "nm"]
             rates = [0.25, 0.5]
             control = {control}
             [posttrain]
-            train = {{ tokens = 1 }}
+            train = {{ tokens = 64, batch_tokens = 32, seq_len = 8, micro_batch = 4, lr = 1e-3 }}
             "#
         );
         let path = dir.join("r.toml");

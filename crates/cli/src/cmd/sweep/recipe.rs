@@ -144,6 +144,41 @@ impl Recipe {
                 bail!("prune.rates: {r} is outside (0, 1)");
             }
         }
+        // Everything a unit would read later is checked now, so a typo fails in a second, not hours in.
+        let grid = &self.prune;
+        if let Some(c) = &grid.criterion {
+            p2law_prune::by_name(c).with_context(|| format!("prune.criterion {c:?}"))?;
+        }
+        if let Some(p) = &grid.pattern {
+            p.parse::<p2law_prune::NmPattern>().with_context(|| format!("prune.pattern {p:?}"))?;
+        }
+        if let Some(a) = &grid.width_axes {
+            a.parse::<p2law_prune::apply::WidthAxes>().with_context(|| format!("prune.width_axes {a:?}"))?;
+        }
+        if grid.calib_samples == Some(0) || grid.calib_seq_len == Some(0) {
+            bail!("prune: calib_samples and calib_seq_len must be positive");
+        }
+        if let Some(pretrain) = &self.pretrain {
+            self.dry_resolve("pretrain", pretrain)?;
+        }
+        self.dry_resolve("posttrain", &self.posttrain)
+    }
+
+    /// Resolves a `[pretrain]` or `[posttrain]` section as `p2law train` will when the sweep hands it over
+    /// (with a stand-in run name, model and output), so its values are checked before any work starts.
+    fn dry_resolve(&self, section: &str, sections: &toml::Table) -> anyhow::Result<()> {
+        let mut t = sections.clone();
+        t.insert("name".into(), "check".into());
+        t.insert("out".into(), "check".into());
+        let mut model = toml::Table::new();
+        model.insert("arch".into(), toml::Table::new().into());
+        t.insert("model".into(), model.into());
+        let mut data = toml::Table::new();
+        data.insert("dir".into(), self.data.display().to_string().into());
+        t.insert("data".into(), data.into());
+        let file: p2law_train::FileConfig =
+            toml::Value::Table(t).try_into().map_err(|e| anyhow::anyhow!("[{section}]: {e}"))?;
+        file.resolve(Path::new(section)).map(|_| ())?;
         Ok(())
     }
 }
@@ -161,12 +196,12 @@ mod tests {
         name = "a"
         arch = { architectures = ["LlamaForCausalLM"] }
         [pretrain]
-        train = { tokens = 1 }
+        train = { tokens = 64, batch_tokens = 32, seq_len = 8, micro_batch = 4, lr = 1e-3 }
         [prune]
         methods = ["depth"]
         rates = [0.25]
         [posttrain]
-        train = { tokens = 1 }
+        train = { tokens = 64, batch_tokens = 32, seq_len = 8, micro_batch = 4, lr = 1e-3 }
     "#;
 
     fn load(text: &str) -> anyhow::Result<Recipe> {
@@ -257,7 +292,13 @@ mod tests {
             ("methods = [\"depth\"]", "methods = [\"deep\"]", "unknown method"),
             ("name = \"a\"", "name = \"a/b\"", "models[0].name"),
             ("data = \"tokens\"", "data = \"tokens\"\ncolour = 1", "unknown field"),
-            ("[pretrain]\n        train = { tokens = 1 }", "", "needs a [pretrain]"),
+            ("[pretrain]\n        train = { tokens = 64, batch_tokens = 32, seq_len = 8, micro_batch = 4, lr = 1e-3 }", "", "needs a [pretrain]"),
+            // Values a unit reads hours into a sweep fail when the recipe is read.
+            ("rates = [0.25]", "rates = [0.25]\n        criterion = \"wandaa\"", "prune.criterion"),
+            ("rates = [0.25]", "rates = [0.25]\n        pattern = \"4:2\"", "prune.pattern"),
+            ("rates = [0.25]", "rates = [0.25]\n        calib_samples = 0", "calib_samples"),
+            ("[posttrain]\n        train = {", "[posttrain]\n        train = { warmup_tokens = 128,", "posttrain: `train.warmup_tokens`"),
+            ("[posttrain]\n        train = {", "[posttrain]\n        eval = { points = 0 }\n        train = {", "eval.points"),
         ] {
             let text = GOOD.replace(from, to);
             assert_ne!(text, GOOD, "{from}");

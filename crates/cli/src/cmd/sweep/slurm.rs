@@ -213,12 +213,12 @@ mod tests {
             name = "a"
             arch = { architectures = ["LlamaForCausalLM"] }
             [pretrain]
-            train = { tokens = 1 }
+            train = { tokens = 64, batch_tokens = 32, seq_len = 8, micro_batch = 4, lr = 1e-3 }
             [prune]
             methods = ["depth"]
             rates = [0.25, 0.5]
             [posttrain]
-            train = { tokens = 1 }
+            train = { tokens = 64, batch_tokens = 32, seq_len = 8, micro_batch = 4, lr = 1e-3 }
         "#;
         let path = dir.join("r.toml");
         std::fs::write(&path, text).unwrap();
