@@ -50,5 +50,5 @@ pub use fit_run::{fit_to_file, FitRun, FitRunError};
 pub use holdout::{Holdout, HoldoutError, Split};
 pub use laws::{predict, Bound, Law, LawError, ParamSpec};
 pub use metrics::{Metrics, MetricsError};
-pub use plan::{plan, plan_with_intervals, Plan, PlanError, PlanIntervals, PlanQuery};
+pub use plan::{plan, plan_json, plan_with_intervals, Plan, PlanError, PlanIntervals, PlanQuery};
 pub use var::{Var, VARS};

@@ -65,6 +65,36 @@ pub struct PlanIntervals {
     pub failed: usize,
 }
 
+/// The JSON of a plan, as `p2law plan --json` prints it (and the Python package returns it): the plan at the
+/// fitted parameters, the query's thresholds, the warnings `outside_domain`, and the bootstrap intervals when
+/// there are any.
+pub fn plan_json(
+    point: &Plan,
+    intervals: Option<&PlanIntervals>,
+    q: &PlanQuery,
+    outside: &[String],
+) -> serde_json::Value {
+    let pair = |x: (f64, f64)| [x.0, x.1];
+    let mut out = serde_json::json!({
+        "d_min_gain": point.d_min_gain,
+        "d_within": point.d_within,
+        "plateau_loss": point.plateau_loss,
+        "min_gain": q.min_gain,
+        "per": q.per,
+        "within": q.within,
+        "outside_domain": outside,
+    });
+    if let Some(i) = intervals {
+        out["intervals"] = serde_json::json!({
+            "d_min_gain": pair(i.d_min_gain),
+            "d_within": pair(i.d_within),
+            "plateau_loss": pair(i.plateau_loss),
+            "failed_replicates": i.failed,
+        });
+    }
+    out
+}
+
 /// Why no plan.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlanError {

@@ -259,24 +259,7 @@ impl PyFit {
             };
             let mut outside = Vec::new();
             self.outside(n0, rho, &[point.d_min_gain, point.d_within], &mut outside);
-            let pair = |x: (f64, f64)| [x.0, x.1];
-            let mut out = json!({
-                "d_min_gain": point.d_min_gain,
-                "d_within": point.d_within,
-                "plateau_loss": point.plateau_loss,
-                "min_gain": q.min_gain,
-                "per": q.per,
-                "within": q.within,
-                "outside_domain": outside,
-            });
-            if let Some(i) = intervals {
-                out["intervals"] = json!({
-                    "d_min_gain": pair(i.d_min_gain),
-                    "d_within": pair(i.d_within),
-                    "plateau_loss": pair(i.plateau_loss),
-                    "failed_replicates": i.failed,
-                });
-            }
+            let out = p2law_law::plan_json(&point, intervals.as_ref(), &q, &outside);
             Ok(out.to_string())
         })
     }

@@ -51,26 +51,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         None => (plan(&law, &params, &q)?, None),
     };
-    let pair = |x: (f64, f64)| [x.0, x.1];
     let outside = args.model.outside(&file, &[point.d_min_gain, point.d_within]);
     if args.json {
-        let mut out = serde_json::json!({
-            "d_min_gain": point.d_min_gain,
-            "d_within": point.d_within,
-            "plateau_loss": point.plateau_loss,
-            "min_gain": q.min_gain,
-            "per": q.per,
-            "within": q.within,
-            "outside_domain": outside,
-        });
-        if let Some(i) = intervals {
-            out["intervals"] = serde_json::json!({
-                "d_min_gain": pair(i.d_min_gain),
-                "d_within": pair(i.d_within),
-                "plateau_loss": pair(i.plateau_loss),
-                "failed_replicates": i.failed,
-            });
-        }
+        let out = p2law_law::plan_json(&point, intervals.as_ref(), &q, &outside);
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
