@@ -231,7 +231,13 @@ fn shape_checks(
         let ten = predict(&at_d(&r.vars, 10.0 * r.d_max));
         let lowest = ten.min(far[4]);
         if r.min_loss > l0 && lowest < l0 - 1e-9 * l0.abs().max(1.0) {
-            below.push(format!("{} (l0 {}): {} at 10× its last d", name(r), short(l0), short(ten)));
+            // Name the value that is below l0: at 10× the data, or else on the plateau.
+            let (v, at) = if ten < far[4] {
+                (ten, "at 10× its last d")
+            } else {
+                (far[4], "on the plateau (d → ∞)")
+            };
+            below.push(format!("{} (l0 {}): {} {at}", name(r), short(l0), short(v)));
         }
     }
     let mut report = |kind, list: Vec<String>, what: &str| {
@@ -481,6 +487,24 @@ mod tests {
         assert!(k.contains(&WarningKind::NoPlateau), "{k:?}");
         assert!(k.contains(&WarningKind::BelowL0), "{k:?}");
         assert!(!k.contains(&WarningKind::NotDecreasing), "{k:?}");
+    }
+
+    #[test]
+    fn a_plateau_below_l0_is_named_by_its_value_below_l0() {
+        // l0 + 5/d^0.3 − 0.01: above l0 (3.0) at 10× the data, 0.01 below it on the plateau.
+        let law = Law::from_spec("l0 + a/d^b + e", &[]).unwrap();
+        let params = [5.0, 0.3, -0.01];
+        let points: Vec<Point> = (1..=6)
+            .map(|i| {
+                let d = 1e3 * 2f64.powi(i);
+                Point { run: 0, vars: [1e6, 8e5, 0.2, 3.0, d, 3.0 + 5.0 / d.powf(0.3) - 0.01] }
+            })
+            .collect();
+        let ten = 3.0 + 5.0 / (10.0 * 64e3f64).powf(0.3) - 0.01;
+        assert!(ten > 3.0 && points.iter().all(|p| p.loss() > 3.0));
+        let dx = diagnose(&law, &params, &points);
+        let w = dx.warnings.iter().find(|w| w.kind == WarningKind::BelowL0).expect("below-l0 raised");
+        assert!(w.message.contains("2.99 on the plateau"), "{}", w.message);
     }
 
     #[test]
