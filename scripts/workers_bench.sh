@@ -14,14 +14,18 @@ now() { date +%s.%N; }
 t0=$(now)
 "$p2law" sweep recipes/micro.toml --out "$dir/one" --quiet
 t1=$(now)
+# Each of the N workers gets its share of the cores (RAYON_NUM_THREADS, which candle's kernels and the
+# training code's thread pool both follow): N workers each spreading over all cores fight over them.
+threads=$(( $(nproc) / n ))
+[ "$threads" -ge 1 ] || threads=1
 pids=()
 for _ in $(seq "$n"); do
-  "$p2law" sweep recipes/micro.toml --out "$dir/many" --quiet & pids+=($!)
+  RAYON_NUM_THREADS="$threads" "$p2law" sweep recipes/micro.toml --out "$dir/many" --quiet & pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
 t2=$(now)
 cmp -s "$dir/one/report/report.json" "$dir/many/report/report.json" \
   && same="identical reports" || same="reports differ (compare $dir/one/report and $dir/many/report)"
-awk -v a="$t0" -v b="$t1" -v c="$t2" -v n="$n" -v same="$same" 'BEGIN {
+awk -v threads="$threads" -v a="$t0" -v b="$t1" -v c="$t2" -v n="$n" -v same="$same" 'BEGIN {
   one = b - a; many = c - b
-  printf "workers: 1 worker %.1f s, %d workers %.1f s, ratio %.2f; %s\n", one, n, many, many / one, same }'
+  printf "workers: 1 worker %.1f s, %d workers (%d thread(s) each) %.1f s, ratio %.2f; %s\n", one, n, threads, many, many / one, same }'
