@@ -38,19 +38,16 @@ impl Heartbeat {
         );
     }
 
-    /// Runs `work`, printing `[data] LABEL: Ns elapsed` every period until it returns.
-    pub fn around<T: Send>(
-        label: &'static str,
-        every: Option<Duration>,
-        work: impl FnOnce() -> T + Send,
-    ) -> T {
+    /// Runs `work`, printing `LABEL: Ns elapsed` every period until it returns (the label carries its own
+    /// prefix, e.g. `[data] training BPE`).
+    pub fn around<T: Send>(label: &str, every: Option<Duration>, work: impl FnOnce() -> T + Send) -> T {
         let Some(every) = every else { return work() };
         let start = Instant::now();
         std::thread::scope(|s| {
             let (tx, rx) = std::sync::mpsc::channel::<()>();
             s.spawn(move || {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
-                    eprintln!("[data] {label}: {:.0}s elapsed", start.elapsed().as_secs_f64());
+                    eprintln!("{label}: {:.0}s elapsed", start.elapsed().as_secs_f64());
                 }
             });
             let out = work();

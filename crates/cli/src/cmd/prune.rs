@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use p2law_data::progress::Heartbeat;
 use p2law_model::{Config, Model, ParamCounts, SaveOptions};
 use p2law_prune::apply::{self, Calibration, Method, Request, WidthAxes};
 use p2law_prune::NmPattern;
@@ -81,12 +82,19 @@ pub struct Args {
     /// Print pruning.json instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// No progress messages.
+    /// No progress messages and no heartbeat.
     #[arg(long)]
     pub quiet: bool,
+    /// A heartbeat line on stderr at most every this many seconds while the pruning itself runs (0: none):
+    /// Wanda and SparseGPT on a real model take minutes with nothing else to say.
+    #[arg(long, default_value_t = 30.0)]
+    pub log_every: f64,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(mut args: Args) -> anyhow::Result<()> {
+    if args.quiet {
+        args.log_every = 0.0;
+    }
     let record = execute(&args)?;
     if args.json {
         println!("{record}");
@@ -145,6 +153,7 @@ fn request(args: &Args) -> anyhow::Result<Request> {
 
 /// Everything `p2law prune` does, returning the `pruning.json` record (also used by `p2law sweep`).
 pub fn execute(args: &Args) -> anyhow::Result<Value> {
+    let beat = super::train::heartbeat_every(args.log_every, false)?;
     for (flag, value, least) in
         [("--samples", args.samples, 1), ("--batch", args.batch, 1), ("--seq-len", args.seq_len, 2)]
     {
@@ -199,8 +208,10 @@ pub fn execute(args: &Args) -> anyhow::Result<Value> {
         request.method.criterion(),
         request.rate
     ));
+    let label =
+        format!("[prune] {} {} rate {}", request.method.name(), request.method.criterion(), request.rate);
     let started = Instant::now();
-    let outcome = apply::prune(model, &request, &calib)?;
+    let outcome = Heartbeat::around(&label, beat, || apply::prune(model, &request, &calib))?;
     let prune_seconds = started.elapsed().as_secs_f64();
     say("measuring the pruned loss…");
     let loss_pruned = eval(&outcome.model)?;

@@ -287,3 +287,46 @@ fn structured_outputs_load_in_transformers_with_our_logits() {
         assert!(diff < 1e-4, "{case}: {diff}");
     }
 }
+
+#[test]
+fn pruning_prints_a_heartbeat_while_it_runs_unless_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = setup(dir.path(), 2);
+    let calib = dir.path().join("calib.bin");
+    let run = |out: &str, extra: &[&str]| {
+        let out_dir = dir.path().join(out);
+        let mut args = vec!["prune", "--model", model.to_str().unwrap(), "--calib", calib.to_str().unwrap()];
+        args.extend_from_slice(&["--samples", "8", "--seq-len", "32", "--method", "unstructured"]);
+        args.extend_from_slice(&[
+            "--criterion",
+            "sparsegpt",
+            "--rate",
+            "0.4",
+            "-o",
+            out_dir.to_str().unwrap(),
+        ]);
+        args.extend_from_slice(extra);
+        let o = p2law(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).lines().filter(|l| l.starts_with("[prune] ")).count()
+    };
+    // A period far below the pruning's own time: at least one line, each naming the work and the time.
+    assert!(run("beat", &["--log-every", "0.000001", "--json"]) >= 1);
+    assert_eq!(run("off", &["--log-every", "0", "--json"]), 0);
+    assert_eq!(run("quiet", &["--log-every", "0.000001", "--quiet"]), 0);
+    let o = p2law(&[
+        "prune",
+        "--model",
+        "x",
+        "--method",
+        "depth",
+        "--rate",
+        "0.25",
+        "--calib",
+        "y",
+        "-o",
+        "z",
+        "--log-every=-1",
+    ]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--log-every"));
+}

@@ -70,7 +70,7 @@ pub struct Args {
     /// --unit held by another process) with no unit finishing meanwhile.
     #[arg(long, value_name = "SECS", default_value_t = 86_400.0)]
     pub wait: f64,
-    /// Off a terminal, a heartbeat line from training at most every this many seconds (0: none).
+    /// Off a terminal, a heartbeat line from training and pruning at most every this many seconds (0: none).
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     pub log_every: f64,
     /// Submit the units not done yet to Slurm with sbatch: one job array per dependency level, each level
@@ -252,6 +252,7 @@ impl Sweep<'_> {
             compute: Default::default(),
             json: false,
             quiet: true,
+            log_every: self.beat.map_or(0.0, |d| d.as_secs_f64()),
         };
         self.say(&format!("pruning {run}"));
         match super::prune::execute(&args) {
