@@ -11,7 +11,7 @@
 //! |---|---|
 //! | `not-decreasing` | a run's predicted loss rises with `d` somewhere in its `d` range |
 //! | `no-plateau` | predictions do not settle as `d` grows ×10³, ×10⁶, … past a run's last point (they fall without end, or are not finite) |
-//! | `below-l0` | a run whose data never go below its `l0` is predicted below it at 10× its last `d`, or on the plateau |
+//! | `below-l0` | a run whose data never go below its `l0` is predicted below it at 10× its last `d`, or at 10¹²× its last `d` (where a law with a floor has levelled off) |
 //! | `rho-order` | at some model size and `d`, a higher `rho` is predicted a lower loss (the paper: higher rate, higher loss) |
 //! | `n0-order` | at some `rho` and `d`, the larger of two model sizes is predicted a higher loss |
 //! | `at-bound` | a parameter rests on one of its bounds: the data pull it beyond what the law allows |
@@ -231,12 +231,10 @@ fn shape_checks(
         let ten = predict(&at_d(&r.vars, 10.0 * r.d_max));
         let lowest = ten.min(far[4]);
         if r.min_loss > l0 && lowest < l0 - 1e-9 * l0.abs().max(1.0) {
-            // Name the value that is below l0: at 10× the data, or else on the plateau.
-            let (v, at) = if ten < far[4] {
-                (ten, "at 10× its last d")
-            } else {
-                (far[4], "on the plateau (d → ∞)")
-            };
+            // Name the value that is below l0: at 10× the data, or else far out (where a law with a floor
+            // has levelled off).
+            let (v, at) =
+                if ten < far[4] { (ten, "at 10× its last d") } else { (far[4], "at 1e12× its last d") };
             below.push(format!("{} (l0 {}): {} {at}", name(r), short(l0), short(v)));
         }
     }
@@ -491,7 +489,7 @@ mod tests {
 
     #[test]
     fn a_plateau_below_l0_is_named_by_its_value_below_l0() {
-        // l0 + 5/d^0.3 − 0.01: above l0 (3.0) at 10× the data, 0.01 below it on the plateau.
+        // l0 + 5/d^0.3 − 0.01: above l0 (3.0) at 10× the data, 0.01 below it far out.
         let law = Law::from_spec("l0 + a/d^b + e", &[]).unwrap();
         let params = [5.0, 0.3, -0.01];
         let points: Vec<Point> = (1..=6)
@@ -504,7 +502,7 @@ mod tests {
         assert!(ten > 3.0 && points.iter().all(|p| p.loss() > 3.0));
         let dx = diagnose(&law, &params, &points);
         let w = dx.warnings.iter().find(|w| w.kind == WarningKind::BelowL0).expect("below-l0 raised");
-        assert!(w.message.contains("2.99 on the plateau"), "{}", w.message);
+        assert!(w.message.contains("2.99 at 1e12× its last d"), "{}", w.message);
     }
 
     #[test]
