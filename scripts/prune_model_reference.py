@@ -1,18 +1,26 @@
 #!/usr/bin/env python3
-"""Model-level reference for `p2law prune`: Block Influence (depth) and sequential Wanda N:M, in PyTorch with
-transformers, on the same calibration windows a `p2law prune` run used (read from its pruning.json).
+"""Model-level reference for `p2law prune`: Block Influence (depth), and Wanda and SparseGPT (unstructured and
+N:M), in PyTorch with transformers, on the same calibration windows a `p2law prune` run used (read from its
+pruning.json).
 
     python scripts/prune_model_reference.py MODEL_DIR PRUNED_DIR
 
-Written from the papers (ShortGPT's Block Influence; Wanda, Sun et al. 2023), not from their code. Wanda is
-layer by layer as in the paper: the calibration hidden states enter layer i after the already-pruned
-layers 0..i-1; one forward of layer i collects the input norms of its linear layers, all of them are pruned
-(N:M groups along the input dimension, the m-n lowest |W|·||X|| of each group, ties by lower index), then
-the states go through the pruned layer. Prints JSON: wall time of the scoring/pruning (model loading and
-evaluation excluded, as in `pruning.json`'s prune_seconds), and agreement with p2law's result (Block
-Influence max |diff| and removed layers; fraction of mask entries equal).
+Written from the papers (ShortGPT's Block Influence; Wanda, Sun et al. 2023; SparseGPT, Frantar & Alistarh
+2023, Algorithm 1), not from their code. The sparse methods go layer by layer as in the papers: the
+calibration hidden states enter layer i after the already-pruned layers 0..i-1; one forward of layer i
+collects the input statistics of its linear layers (squared input norms for Wanda, the Gram matrix X^T X in
+float64 for SparseGPT), all of them are pruned, then the states go through the pruned layer. Choices that
+follow p2law so masks can be compared: Wanda unstructured compares each output row on its own and prunes
+floor(rate * cols) entries per row; SparseGPT uses blocks of 128 columns, dampening 0.01 * mean(diag H), and
+prunes floor(rate * rows * 128) entries of each block's OBS scores w^2 / [H^-1]_jj^2 (rate: pruning.json's
+`details.layer_rate`); N:M groups lose their m-n lowest scores; every tie goes to the lower index.
+
+Prints JSON: wall time of the scoring/pruning (model loading and evaluation excluded, as in pruning.json's
+prune_seconds), and agreement with p2law's result (Block Influence max |diff| and removed layers; the fraction
+of mask entries equal, and for SparseGPT the largest relative difference of the pruned weights).
 """
 import json
+import math
 import pathlib
 import struct
 import sys
@@ -99,41 +107,93 @@ LINEARS = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_att
            "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
 
 
-def wanda_nm(model, xs, kwargs, n, m, chosen):
-    masks = {}
+def prune_count(total, rate):
+    """Entries to prune of `total` at `rate` (crates/prune/src/rate.rs)."""
+    return int(math.floor(total * rate + 1e-9))
+
+
+def lowest(scores, k):
+    """Boolean mask of the k lowest entries along the last axis, ties to the lower index."""
+    order = torch.sort(scores, dim=-1, stable=True).indices[..., :k]
+    low = torch.zeros_like(scores, dtype=torch.bool)
+    low.scatter_(-1, order, True)
+    return low
+
+
+def wanda(w, sq, sparsity):
+    """Wanda's keep mask: |W| * ||x_j||, per output row (unstructured) or per group of m inputs (n, m)."""
+    scores = w.double().abs() * sq.sqrt()[None, :]
+    rows, cols = scores.shape
+    if isinstance(sparsity, tuple):
+        n, m = sparsity
+        return ~lowest(scores.reshape(rows, cols // m, m), m - n).reshape(rows, cols), None
+    return ~lowest(scores, prune_count(cols, sparsity)), None
+
+
+def sparsegpt(w, gram, sparsity, block=128, damp=0.01):
+    """SparseGPT (Algorithm 1 of the paper) on float64 copies: the keep mask and the updated weight."""
+    W = w.double().clone()
+    rows, cols = W.shape
+    H = 2 * gram.clone()
+    dead = torch.diag(H) == 0
+    H[dead, dead] = 1
+    W[:, dead] = 0
+    H += damp * torch.mean(torch.diag(H)) * torch.eye(cols, dtype=H.dtype)
+    U = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
+    keep = torch.ones(rows, cols, dtype=torch.bool)
+    for i1 in range(0, cols, block):
+        i2 = min(i1 + block, cols)
+        W1, U1 = W[:, i1:i2].clone(), U[i1:i2, i1:i2]
+        d = torch.diag(U1)
+        K1 = torch.ones_like(W1, dtype=torch.bool)
+        if not isinstance(sparsity, tuple):
+            scores = (W1 / d[None, :]) ** 2
+            K1 = ~lowest(scores.flatten(), prune_count(scores.numel(), sparsity)).reshape(W1.shape)
+        Err1 = torch.zeros_like(W1)
+        for i in range(i2 - i1):
+            if isinstance(sparsity, tuple) and i % sparsity[1] == 0:
+                n, m = sparsity
+                K1[:, i:i + m] = ~lowest((W1[:, i:i + m] / d[None, i:i + m]) ** 2, m - n)
+            q = torch.where(K1[:, i], W1[:, i], torch.zeros_like(W1[:, i]))
+            err = (W1[:, i] - q) / d[i]
+            W1[:, i + 1:] -= err[:, None] * U1[i, i + 1:][None, :]
+            W1[:, i] = q
+            Err1[:, i] = err
+        W[:, i1:i2] = W1
+        keep[:, i1:i2] = K1
+        W[:, i2:] -= Err1 @ U[i1:i2, i2:]
+    return keep, W
+
+
+def sequential(model, xs, kwargs, chosen, criterion, sparsity):
+    """Prunes the chosen linear layers layer by layer; returns keep masks and (SparseGPT) updated weights."""
+    masks, weights = {}, {}
     for i, layer in enumerate(model.model.layers):
-        names = [f"model.layers.{i}.{l}.weight" for l in LINEARS]
-        todo = [l for l, name in zip(LINEARS, names) if name in chosen]
-        sq = {l: None for l in todo}
+        names = {l: f"model.layers.{i}.{l}.weight" for l in LINEARS}
+        todo = [l for l in LINEARS if names[l] in chosen]
+        stats = {l: None for l in todo}
         hooks = []
         for l in todo:
-            mod = layer.get_submodule(l)
-
             def hook(_m, args, _out, l=l):
                 a = args[0].reshape(-1, args[0].shape[-1]).double()
-                s = (a * a).sum(0)
-                sq[l] = s if sq[l] is None else sq[l] + s
+                s = (a * a).sum(0) if criterion == "wanda" else a.T @ a
+                stats[l] = s if stats[l] is None else stats[l] + s
 
-            hooks.append(mod.register_forward_hook(hook))
+            hooks.append(layer.get_submodule(l).register_forward_hook(hook))
         for x in xs:
             run_layer(layer, x, kwargs)
         for h in hooks:
             h.remove()
         for l in todo:
-            mod = layer.get_submodule(l)
-            w = mod.weight.data
-            scores = w.double().abs() * sq[l].sqrt()[None, :]
-            rows, cols = scores.shape
-            g = scores.reshape(rows, cols // m, m)
-            # m-n lowest of each group; stable sort gives ties to the lower index.
-            order = torch.sort(g, dim=-1, stable=True).indices[..., : m - n]
-            keep = torch.ones_like(g, dtype=torch.bool)
-            keep.scatter_(-1, order, False)
-            keep = keep.reshape(rows, cols)
-            w[~keep] = 0
-            masks[f"model.layers.{i}.{l}.weight"] = keep.numpy().astype(np.uint8)
+            w = layer.get_submodule(l).weight.data
+            prune = wanda if criterion == "wanda" else sparsegpt
+            keep, new = prune(w, stats[l], sparsity)
+            w.copy_((new if new is not None else w.double() * keep).to(w.dtype))
+            masks[names[l]] = keep.numpy().astype(np.uint8)
+            if new is not None:
+                weights[names[l]] = w.clone()
         xs = [run_layer(layer, x, kwargs) for x in xs]
-    return masks
+    return masks, weights
 
 
 def main(model_dir, pruned_dir):
@@ -155,16 +215,26 @@ def main(model_dir, pruned_dir):
             k = len(record["details"]["removed_layers"])
             out["removed_ours"] = record["details"]["removed_layers"]
             out["removed_reference"] = sorted(int(i) for i in np.argsort(bi, kind="stable")[:k])
-        elif record["method"] == "nm" and record["criterion"] == "wanda":
-            n, m = (int(v) for v in record["details"]["pattern"].split(":"))
-            chosen = set(record["details"]["nm_layers"])
-            masks = wanda_nm(model, xs, kwargs, n, m, chosen)
+        elif record["method"] in ("nm", "unstructured") and record["criterion"] in ("wanda", "sparsegpt"):
+            details = record["details"]
+            if record["method"] == "nm":
+                sparsity = tuple(int(v) for v in details["pattern"].split(":"))
+                chosen = set(details["nm_layers"])
+            else:
+                sparsity = float(details["layer_rate"])
+                chosen = {f"model.layers.{i}.{l}.weight" for i in range(len(model.model.layers)) for l in LINEARS}
+            masks, weights = sequential(model, xs, kwargs, chosen, record["criterion"], sparsity)
             out["reference_seconds"] = time.perf_counter() - start
             ours = load_file(str(pathlib.Path(pruned_dir) / "masks.safetensors"))
             same = sum(int((ours[k] == v).sum()) for k, v in masks.items())
             total = sum(v.size for v in masks.values())
             out["mask_agreement"] = same / total
             out["layers"] = len(masks)
+            if weights:
+                pruned = load_file(str(pathlib.Path(pruned_dir) / "model.safetensors"))
+                out["weight_max_rel_diff"] = max(
+                    float(np.abs(pruned[k] - v.numpy()).max() / max(np.abs(v.numpy()).max(), 1e-30))
+                    for k, v in weights.items())
         else:
             sys.exit(f"no reference for method {record['method']} / {record['criterion']}")
     out["ratio_reference_over_ours"] = out["reference_seconds"] / out["ours_seconds"]

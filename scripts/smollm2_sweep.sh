@@ -14,10 +14,5 @@ else
   cargo build --release -q -p p2law
   p2law=("${CARGO_TARGET_DIR:-target}/release/p2law")
 fi
-gguf="$("$here/fetch_smollm2.sh" | tail -n1)"
-if [ ! -f data/smollm2-hf/config.json ]; then
-  "${p2law[@]}" convert --gguf "$gguf" -o data/smollm2-hf
-fi
-# The project corpus (`p2law data build` fetches it into the cache), tokenised with the model's tokenizer.
-"${p2law[@]}" data build --tokenizer data/smollm2-hf/tokenizer.json --out data/smollm2
+"$here/smollm2_prepare.sh" "${p2law[@]}"
 "${p2law[@]}" sweep recipes/smollm2.toml

@@ -30,8 +30,8 @@ python="$(scripts/venv.sh model | tail -n1)"
 ours=("$p2law" eval --model "$dir" --data "$text" --context "$context" --max-tokens "$tokens" --batch "$batch" --json --quiet)
 theirs=("$python" scripts/smollm2_ppl.py "$dir" "$text" --context "$context" --max-tokens "$tokens" --batch "$batch")
 echo "model $dir, context $context, $tokens tokens, batch $batch, $(nproc) cores"
-a="$(python3 "$here/measure.py" p2law -- "${ours[@]}")"
-b="$(python3 "$here/measure.py" transformers -- "${theirs[@]}")"
+a="$(python3 "$here/../measure.py" p2law -- "${ours[@]}")"
+b="$(python3 "$here/../measure.py" transformers -- "${theirs[@]}")"
 python3 - "$a" "$b" <<'PY'
 import json, sys
 a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])

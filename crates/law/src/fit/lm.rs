@@ -17,8 +17,75 @@ pub(crate) struct LmResult {
     pub(crate) x: Vec<f64>,
     pub(crate) objective: f64,
     pub(crate) evaluations: usize,
-    pub(crate) converged: bool,
-    pub(crate) reason: String,
+    pub(crate) stop: Stop,
+}
+
+impl LmResult {
+    pub(crate) fn converged(&self) -> bool {
+        self.stop.converged()
+    }
+}
+
+/// Why an LM run stopped: the first five are convergence, the rest are not.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Stop {
+    /// The squared error's actual and predicted relative reductions fell below `ftol`.
+    Ftol,
+    /// The relative scaled step fell below `xtol`.
+    Xtol,
+    /// The gradient is zero at working precision.
+    ZeroGradient,
+    /// No step of any damping decreases the error (variable projection's test).
+    NoFurtherDecrease,
+    /// A law linear in every parameter: the projection is the answer.
+    LinearLeastSquares,
+    /// The evaluation budget ran out (or a screened start was not carried on to the final stage).
+    EvaluationLimit,
+    NonFiniteStart,
+    NonFinitePrediction,
+    NonFiniteJacobian,
+    /// The damped normal equations stayed singular up to the largest damping.
+    NotPositiveDefinite,
+    /// The `levenberg-marquardt` crate's own termination (`bench` builds only).
+    #[cfg(feature = "bench")]
+    Crate {
+        converged: bool,
+        termination: String,
+    },
+}
+
+impl Stop {
+    pub(crate) fn converged(&self) -> bool {
+        match self {
+            Stop::Ftol
+            | Stop::Xtol
+            | Stop::ZeroGradient
+            | Stop::NoFurtherDecrease
+            | Stop::LinearLeastSquares => true,
+            #[cfg(feature = "bench")]
+            Stop::Crate { converged, .. } => *converged,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stop::Ftol => "ftol",
+            Stop::Xtol => "xtol",
+            Stop::ZeroGradient => "zero gradient",
+            Stop::NoFurtherDecrease => "no further decrease",
+            Stop::LinearLeastSquares => "linear least squares",
+            Stop::EvaluationLimit => "evaluation limit reached",
+            Stop::NonFiniteStart => "non-finite prediction at the start",
+            Stop::NonFinitePrediction => "non-finite prediction",
+            Stop::NonFiniteJacobian => "non-finite Jacobian",
+            Stop::NotPositiveDefinite => "damped normal equations not positive definite",
+            #[cfg(feature = "bench")]
+            Stop::Crate { termination, .. } => termination,
+        })
+    }
 }
 
 /// MINPACK's default `ftol` and `xtol`, as SciPy's `curve_fit(method="lm")`.
@@ -43,15 +110,9 @@ pub(crate) fn levenberg_marquardt(batch: &Batch, y: &[f64], x0: &[f64], tol: f64
     batch.linearize(&x, &mut ws, &mut pred);
     let mut f = half_sse(&pred);
     let mut evals = 1;
-    let done = |x: Vec<f64>, f: f64, evals, converged, reason: &str| LmResult {
-        x,
-        objective: f,
-        evaluations: evals,
-        converged,
-        reason: reason.to_string(),
-    };
+    let done = |x: Vec<f64>, f: f64, evaluations, stop| LmResult { x, objective: f, evaluations, stop };
     if !f.is_finite() {
-        return done(x, f, evals, false, "non-finite prediction at the start");
+        return done(x, f, evals, Stop::NonFiniteStart);
     }
     let (mut a, mut g) = (vec![0.0; p * p], vec![0.0; p]);
     let mut diag = vec![0.0f64; p];
@@ -63,13 +124,13 @@ pub(crate) fn levenberg_marquardt(batch: &Batch, y: &[f64], x0: &[f64], tol: f64
         batch.gram(&ws, y, &pred, &mut a, &mut g);
         g.iter_mut().for_each(|v| *v = -*v);
         if !a.iter().chain(&g).all(|v| v.is_finite()) {
-            return done(x, f, evals, false, "non-finite Jacobian");
+            return done(x, f, evals, Stop::NonFiniteJacobian);
         }
         for j in 0..p {
             diag[j] = diag[j].max(a[j * p + j]).max(1e-300);
         }
         if g.iter().zip(&diag).all(|(g, d)| g.abs() <= 1e-300 * d.sqrt()) {
-            return done(x, f, evals, true, "zero gradient");
+            return done(x, f, evals, Stop::ZeroGradient);
         }
         if lambda < 0.0 {
             lambda = 1e-3 * (0..p).map(|j| a[j * p + j] / diag[j]).fold(0.0, f64::max);
@@ -77,7 +138,7 @@ pub(crate) fn levenberg_marquardt(batch: &Batch, y: &[f64], x0: &[f64], tol: f64
         // Inner loop: raise damping until a step decreases the squared error.
         loop {
             if evals >= max_evals {
-                return done(x, f, evals, false, "evaluation limit reached");
+                return done(x, f, evals, Stop::EvaluationLimit);
             }
             for j in 0..p {
                 for k in 0..p {
@@ -86,13 +147,7 @@ pub(crate) fn levenberg_marquardt(batch: &Batch, y: &[f64], x0: &[f64], tol: f64
             }
             if !cholesky_solve(&mut chol, &g, &mut step, p) {
                 if lambda.is_nan() || lambda >= 1e30 {
-                    return LmResult {
-                        x,
-                        objective: f,
-                        evaluations: evals,
-                        converged: false,
-                        reason: "damped normal equations not positive definite".to_string(),
-                    };
+                    return done(x, f, evals, Stop::NotPositiveDefinite);
                 }
                 lambda *= nu;
                 nu *= 2.0;
@@ -117,17 +172,17 @@ pub(crate) fn levenberg_marquardt(batch: &Batch, y: &[f64], x0: &[f64], tol: f64
                 let f_old = f;
                 f = fnew;
                 if actual <= tol * f_old && predicted <= tol * f_old {
-                    return done(x, f, evals, true, "ftol");
+                    return done(x, f, evals, Stop::Ftol);
                 }
                 if snorm <= tol * xnorm {
-                    return done(x, f, evals, true, "xtol");
+                    return done(x, f, evals, Stop::Xtol);
                 }
                 break;
             }
             if snorm <= tol * xnorm || (fnew.is_finite() && -actual <= tol * f && predicted <= tol * f) {
                 // No step of any damping helps at working precision: a minimum.
                 batch.values(&x, &mut ws, &mut pred);
-                return done(x, f, evals, true, "xtol");
+                return done(x, f, evals, Stop::Xtol);
             }
             lambda *= nu;
             nu *= 2.0;

@@ -6,7 +6,7 @@
 use levenberg_marquardt::{LeastSquaresProblem, LevenbergMarquardt, TerminationReason};
 use nalgebra::{storage::Owned, DMatrix, DVector, Dyn};
 
-use super::lm::LmResult;
+use super::lm::{LmResult, Stop};
 use crate::expr::batch::Batch;
 
 /// A residual standing in for a non-finite prediction: large enough that LM rejects the step, finite so
@@ -68,8 +68,7 @@ pub(crate) fn levenberg_marquardt(batch: &Batch, y: &[f64], x0: &[f64], patience
         x: problem.x.as_slice().to_vec(),
         objective: report.objective_function,
         evaluations: report.number_of_evaluations,
-        converged,
-        reason: format!("{:?}", report.termination),
+        stop: Stop::Crate { converged, termination: format!("{:?}", report.termination) },
     }
 }
 
@@ -92,7 +91,7 @@ mod tests {
         let x0 = [1.0, 10.0, 0.2];
         let ours = crate::fit::lm::levenberg_marquardt(&batch, &y, &x0, TIGHT);
         let theirs = levenberg_marquardt(&batch, &y, &x0, 100);
-        assert!(ours.converged && theirs.converged, "{} / {}", ours.reason, theirs.reason);
+        assert!(ours.converged() && theirs.converged(), "{} / {}", ours.stop, theirs.stop);
         assert!(
             (ours.objective - theirs.objective).abs() <= 1e-6 * theirs.objective,
             "{} vs {}",

@@ -50,7 +50,7 @@ use crate::expr::batch::Batch;
 use crate::laws::{Bound, Law};
 use crate::var::Var;
 use lbfgs::{LbfgsOptions, LbfgsResult};
-use lm::LmResult;
+use lm::{LmResult, Stop};
 
 /// Which objectives to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -430,8 +430,8 @@ pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitErr
     let mut failures: Vec<String> = stage1
         .iter()
         .flatten()
-        .filter(|r| !r.converged && r.reason != EVALUATION_LIMIT)
-        .map(|r| format!("LM: {}", r.reason))
+        .filter(|r| !r.converged() && r.stop != Stop::EvaluationLimit)
+        .map(|r| format!("LM: {}", r.stop))
         .collect();
     let least_squares = if opts.objectives != Objectives::Huber {
         best_least_squares(law, &data, &stage1, opts.huber_delta)
@@ -470,9 +470,6 @@ pub fn fit(law: &Law, points: &[Point], opts: &FitOptions) -> Result<Fit, FitErr
         stats,
     })
 }
-
-/// The reason a screened run that did not go on to the final stage reports.
-const EVALUATION_LIMIT: &str = "evaluation limit reached";
 
 /// Stage 1, every start: closed-form linear parameters (variable projection), then a few LM evaluations
 /// on squared error over `data`'s points; `None` where the linear solve gives no finite error.
@@ -518,8 +515,7 @@ fn finish(
         .collect();
     if thinned {
         for r in stage1.iter_mut().flatten() {
-            r.converged = false;
-            r.reason = EVALUATION_LIMIT.into();
+            r.stop = Stop::EvaluationLimit;
         }
     }
     for (i, r) in finished {
@@ -537,7 +533,7 @@ fn best_least_squares(
     let best = pick(
         law,
         stage1.iter().enumerate().filter_map(|(i, r)| {
-            let r = r.as_ref().filter(|r| r.converged && r.objective.is_finite())?;
+            let r = r.as_ref().filter(|r| r.converged() && r.objective.is_finite())?;
             Some((r.objective, r.x.as_slice(), i, (i, r)))
         }),
     );
@@ -670,8 +666,8 @@ fn least_squares_with(
     let opts = FitOptions { objectives: Objectives::LeastSquares, ..Default::default() };
     let data = prepare(law, points, &opts)?;
     let r = lm(&data);
-    if !r.converged {
-        return Err(FitError::NotConverged { law: law.name.clone(), detail: format!("LM: {}", r.reason) });
+    if !r.converged() {
+        return Err(FitError::NotConverged { law: law.name.clone(), detail: format!("LM: {}", r.stop) });
     }
     check_finite(law, &data, &r.x)?;
     let (half_sse, huber) = data.criteria(&r.x, opts.huber_delta);

@@ -12,7 +12,7 @@
 
 use nalgebra::DMatrix;
 
-use super::lm::LmResult;
+use super::lm::{LmResult, Stop};
 use crate::expr::batch::{Batch, Workspace};
 use crate::laws::Bound;
 
@@ -133,30 +133,18 @@ pub(crate) fn fit(
     let bounded = non.iter().any(|&i| !bounds[i].is_free());
     let x0: Vec<f64> = x0.iter().zip(bounds).map(|(x, b)| b.clamp(*x)).collect();
     let x0 = x0.as_slice();
-    let fail = |x: Vec<f64>, evals, reason: &str| LmResult {
-        x,
-        objective: f64::INFINITY,
-        evaluations: evals,
-        converged: false,
-        reason: reason.to_string(),
-    };
+    let fail = |x: Vec<f64>, evaluations, stop| LmResult { x, objective: f64::INFINITY, evaluations, stop };
     let Some(mut cur) = proj.eval(x0) else {
-        return fail(x0.to_vec(), 1, "non-finite prediction at the start");
+        return fail(x0.to_vec(), 1, Stop::NonFiniteStart);
     };
     let mut evals = 1;
-    let ok = |e: Eval, evals, reason: &str| LmResult {
-        x: e.x,
-        objective: e.f,
-        evaluations: evals,
-        converged: true,
-        reason: reason.to_string(),
-    };
+    let done = |e: Eval, evaluations, stop| LmResult { x: e.x, objective: e.f, evaluations, stop };
     if m == 0 {
         // Purely linear law: the projection is the answer; one more pass confirms it (rounding).
         let e2 = proj.eval(&cur.x.clone());
         return match e2 {
-            Some(e) => ok(e, 2, "linear least squares"),
-            None => fail(cur.x, 2, "non-finite prediction"),
+            Some(e) => done(e, 2, Stop::LinearLeastSquares),
+            None => fail(cur.x, 2, Stop::NonFinitePrediction),
         };
     }
     let mut diag: Vec<f64> = vec![0.0; m];
@@ -171,9 +159,7 @@ pub(crate) fn fit(
         }
         loop {
             if evals >= max_evals {
-                let mut r = ok(cur, evals, "evaluation limit reached");
-                r.converged = false;
-                return r;
+                return done(cur, evals, Stop::EvaluationLimit);
             }
             let solved = if bounded {
                 let damping: Vec<f64> = diag.iter().map(|d| lambda * d).collect();
@@ -189,13 +175,7 @@ pub(crate) fn fit(
             };
             if !solved {
                 if lambda.is_nan() || lambda >= 1e30 {
-                    return LmResult {
-                        x: cur.x,
-                        objective: cur.f,
-                        evaluations: evals,
-                        converged: false,
-                        reason: "damped normal equations not positive definite".to_string(),
-                    };
+                    return done(cur, evals, Stop::NotPositiveDefinite);
                 }
                 lambda *= nu;
                 nu *= 2.0;
@@ -221,16 +201,16 @@ pub(crate) fn fit(
                     let f_old = cur.f;
                     cur = t;
                     if actual <= tol * f_old && predicted <= tol * f_old {
-                        return ok(cur, evals, "ftol");
+                        return done(cur, evals, Stop::Ftol);
                     }
                     if snorm <= tol * xnorm {
-                        return ok(cur, evals, "xtol");
+                        return done(cur, evals, Stop::Xtol);
                     }
                     break;
                 }
                 _ => {
                     if snorm <= tol * xnorm || predicted <= tol * 1e-2 * cur.f {
-                        return ok(cur, evals, "no further decrease");
+                        return done(cur, evals, Stop::NoFurtherDecrease);
                     }
                     lambda *= nu;
                     nu *= 2.0;
@@ -265,7 +245,7 @@ mod tests {
         assert_eq!(linear, [false, true, false, true, false, true]);
         let x0 = [0.4, 1.0, 0.25, 1.0, 0.25, 0.0];
         let vp = fit(&batch, &y, &linear, &[Bound::FREE; 6], &x0, 1e-10, 500);
-        assert!(vp.converged, "{}", vp.reason);
+        assert!(vp.converged(), "{}", vp.stop);
         let full = super::super::lm::levenberg_marquardt(&batch, &y, &vp.x, 1e-12);
         assert!(vp.objective <= full.objective * (1.0 + 1e-6), "{} vs {}", vp.objective, full.objective);
         assert!(vp.evaluations < 40, "{} evaluations", vp.evaluations);
@@ -274,7 +254,7 @@ mod tests {
         bounds[0] = Bound { lo: -1.0, hi: 0.3 };
         bounds[3] = Bound { lo: 0.0, hi: f64::INFINITY };
         let b = fit(&batch, &y, &linear, &bounds, &x0, 1e-10, 500);
-        assert!(b.converged, "{}", b.reason);
+        assert!(b.converged(), "{}", b.stop);
         assert!(b.x[0] <= 0.3 && b.x[3] >= 0.0, "{:?}", b.x);
         assert_eq!(b.x[0], 0.3, "the exponent rests on its bound");
         assert!(b.objective >= vp.objective);

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Runs one command and prints its wall time and peak resident memory as one JSON line.
 
-    python3 measure.py LABEL -- COMMAND [ARGS...]
+    python3 bench/measure.py LABEL -- COMMAND [ARGS...]
 
-The command's stdout is parsed as JSON (the last line that is a JSON object: `p2law eval --json` and
-scripts/smollm2_ppl.py both print one) and its `loss` copied into the line. Peak RSS is the child's
+The command's stdout is parsed as JSON (the last line that is a JSON object: `p2law eval --json`,
+`p2law prune --json` and the reference scripts print one) and its fields copied into the line. Peak RSS is the child's
 `ru_maxrss` (Linux reports KiB), so run one command per invocation: the maximum is over all waited children.
 """
 import json
@@ -31,8 +31,7 @@ def main():
     if result is None:
         sys.exit(f"measure.py: {label}: no JSON object on stdout")
     rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"label": label, "wall_s": round(wall, 2), "peak_rss_mib": round(rss_mib), "loss": result["loss"],
-                      "tokens": result["tokens"]}))
+    print(json.dumps({"label": label, "wall_s": round(wall, 2), "peak_rss_mib": round(rss_mib), **result}))
 
 
 if __name__ == "__main__":
