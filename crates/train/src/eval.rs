@@ -1,27 +1,28 @@
 //! Held-out evaluation: mean next-token cross-entropy of the model on the fixed held-out slice.
 //!
 //! Input: the batches of [`crate::sampler::heldout_batches`] (built once per run, so every evaluation sees
-//! the same tokens). Output: the token-weighted mean loss in nats, accumulated in f64. All windows have
-//! the same length, so weighting each batch's mean by its number of windows is the per-token mean.
-
-use candle_core::{DType, Tensor};
+//! the same tokens, in the windows `p2law eval` and the pruning's L0 use). Output: the mean over every
+//! predicted token in nats, summed in f64 by [`LanguageModel::loss_sum`] (for `p2law-model`'s decoder:
+//! without the autograd graph and with the LM head's logits in chunks, as `p2law eval`).
 
 use crate::error::{Result, TrainError};
 use crate::seams::LanguageModel;
 
-/// Mean held-out loss over `batches` of `(ids, targets)`, each (b, T).
-pub fn heldout_loss<M: LanguageModel + ?Sized>(model: &M, batches: &[(Tensor, Tensor)]) -> Result<f64> {
-    let (mut sum, mut rows) = (0f64, 0usize);
+/// Mean held-out loss over `batches` of `(ids, targets)`, each (b, T); T may differ between batches.
+pub fn heldout_loss<M: LanguageModel + ?Sized>(
+    model: &M,
+    batches: &[(candle_core::Tensor, candle_core::Tensor)],
+) -> Result<f64> {
+    let (mut sum, mut count) = (0f64, 0usize);
     for (ids, targets) in batches {
-        let b = ids.dim(0)?;
-        let loss = model.loss(ids, targets)?;
-        sum += loss.to_dtype(DType::F64)?.to_scalar::<f64>()? * b as f64;
-        rows += b;
+        let (s, n) = model.loss_sum(ids, targets)?;
+        sum += s;
+        count += n;
     }
-    if rows == 0 {
-        return Err(TrainError::Data("the held-out slice holds no full sequence".into()));
+    if count == 0 {
+        return Err(TrainError::Data("the held-out slice holds no prediction".into()));
     }
-    Ok(sum / rows as f64)
+    Ok(sum / count as f64)
 }
 
 /// Entropy (nats) of the unigram distribution of `tokens`: the loss of the best model that ignores context,

@@ -96,9 +96,11 @@ impl Sampler {
     }
 }
 
-/// The fixed held-out slice: the first `tokens` tokens of `src`, as consecutive windows of `T + 1` tokens,
-/// grouped `micro_batch` windows at a time (the last group may be smaller). Each item is `(ids, targets)`
-/// (b, T) u32.
+/// The fixed held-out slice: the first `tokens` tokens of `src`, cut into the windows of
+/// [`p2law_model::eval::windows`] with context `seq_len` (every token but the first predicted once, the last
+/// window possibly shorter), grouped `micro_batch` windows of one length at a time. Each item is
+/// `(ids, targets)` (b, T) u32. The same windows as `p2law eval` and the pruning's L0 and pruned loss over
+/// the same tokens and context, so a curve's held-out loss and its L0 measure the same predictions.
 pub fn heldout_batches(
     src: &dyn TokenSource,
     tokens: u64,
@@ -112,19 +114,22 @@ pub fn heldout_batches(
                 .into(),
         ));
     }
-    let t = seq_len;
-    let windows = (tokens.saturating_sub(1) / t as u64) as usize;
+    let windows = p2law_model::eval::windows(tokens as usize, seq_len);
     let mut out = Vec::new();
-    let mut buf = vec![0u32; t + 1];
-    for first in (0..windows).step_by(micro_batch) {
-        let b = micro_batch.min(windows - first);
-        let (mut ids, mut targets) = (Vec::with_capacity(b * t), Vec::with_capacity(b * t));
-        for w in first..first + b {
-            src.read((w * t) as u64, &mut buf).map_err(TrainError::Data)?;
-            ids.extend_from_slice(&buf[..t]);
-            targets.extend_from_slice(&buf[1..]);
+    for group in windows.chunk_by(|a, b| a.1 == b.1) {
+        for chunk in group.chunks(micro_batch.max(1)) {
+            let t = chunk[0].1;
+            let (mut ids, mut targets) =
+                (Vec::with_capacity(chunk.len() * t), Vec::with_capacity(chunk.len() * t));
+            let mut buf = vec![0u32; t + 1];
+            for &(start, _) in chunk {
+                src.read(start as u64, &mut buf).map_err(TrainError::Data)?;
+                ids.extend_from_slice(&buf[..t]);
+                targets.extend_from_slice(&buf[1..]);
+            }
+            let shape = (chunk.len(), t);
+            out.push((Tensor::from_vec(ids, shape, device)?, Tensor::from_vec(targets, shape, device)?));
         }
-        out.push((Tensor::from_vec(ids, (b, t), device)?, Tensor::from_vec(targets, (b, t), device)?));
     }
     Ok(out)
 }
@@ -195,11 +200,19 @@ mod tests {
     fn heldout_slice_is_consecutive_windows() {
         let src = tokens(100);
         let batches = heldout_batches(&src, 50, 8, 4, &Device::Cpu).unwrap();
-        // (50 - 1) / 8 = 6 windows: one group of 4, one of 2.
-        assert_eq!(batches.iter().map(|(i, _)| i.dims()[0]).collect::<Vec<_>>(), vec![4, 2]);
+        // 49 predictions in windows of 8: 6 full ones (a group of 4, one of 2), then one of 1.
+        let shapes: Vec<_> = batches.iter().map(|(i, _)| i.dims().to_vec()).collect();
+        assert_eq!(shapes, vec![vec![4, 8], vec![2, 8], vec![1, 1]]);
         let ids = batches[1].0.to_vec2::<u32>().unwrap();
         assert_eq!(ids[1][0], 40);
         assert_eq!(batches[1].1.to_vec2::<u32>().unwrap()[1][7], 48);
+        assert_eq!(
+            (batches[2].0.to_vec2::<u32>().unwrap(), batches[2].1.to_vec2::<u32>().unwrap()),
+            (vec![vec![48]], vec![vec![49]])
+        );
+        // Every token of the slice but the first is predicted once, as `p2law eval` scores it.
+        let predicted: usize = batches.iter().map(|(_, t)| t.elem_count()).sum();
+        assert_eq!(predicted, 49);
         assert!(heldout_batches(&src, 101, 8, 4, &Device::Cpu).is_err());
     }
 }

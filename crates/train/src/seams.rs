@@ -15,6 +15,13 @@ pub trait LanguageModel {
     fn params(&self) -> Vec<(String, Var)>;
     /// Mean next-token cross-entropy (a scalar) of `ids` (B, T) u32 against `targets` (B, T) u32.
     fn loss(&self, ids: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor>;
+    /// Summed next-token cross-entropy of `ids` against `targets` and the number of targets, for
+    /// evaluation (no gradient needed). The default is [`LanguageModel::loss`] times the target count.
+    fn loss_sum(&self, ids: &Tensor, targets: &Tensor) -> candle_core::Result<(f64, usize)> {
+        let n = targets.elem_count();
+        let mean = self.loss(ids, targets)?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+        Ok((mean * n as f64, n))
+    }
     /// [`LanguageModel::loss`] and its gradient for each of `params` (same order; `None` for a parameter
     /// the loss does not reach). The default runs candle's backward ([`backward`]).
     fn loss_and_grads(

@@ -38,6 +38,11 @@ impl LanguageModel for HfModel {
         self.model.loss(ids, targets)
     }
 
+    /// Without the autograd graph, the LM head's logits in chunks (`p2law_model::Model::loss_sum_no_grad`).
+    fn loss_sum(&self, ids: &Tensor, targets: &Tensor) -> candle_core::Result<(f64, usize)> {
+        self.model.loss_sum_no_grad(ids, targets)
+    }
+
     /// On the CPU in f32, by the model's hand-run backward over the fused kernels (see
     /// `p2law_model::Model::loss_and_grads`); elsewhere by candle's.
     fn loss_and_grads(

@@ -174,7 +174,7 @@ impl Sweep<'_> {
 
     /// The context L0 and the pruned loss are measured with (the calibration sequence length).
     fn l0_context(&self) -> usize {
-        self.recipe.prune.calib_seq_len.unwrap_or(128)
+        self.recipe.prune.calib_seq_len.unwrap_or(recipe::DEFAULT_CALIB_SEQ_LEN)
     }
 
     /// Runs `unit` (its claim held, its dependencies done, its output missing).

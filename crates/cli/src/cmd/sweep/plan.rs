@@ -405,6 +405,7 @@ mod tests {
             methods = ["depth", "nm"]
             rates = [0.25, 0.5]
             control = {control}
+            calib_seq_len = 8
             [posttrain]
             train = {{ tokens = 64, batch_tokens = 32, seq_len = 8, micro_batch = 4, lr = 1e-3 }}
             "#

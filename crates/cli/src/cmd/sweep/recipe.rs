@@ -32,6 +32,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
+/// `prune.calib_seq_len` when the recipe gives none.
+pub const DEFAULT_CALIB_SEQ_LEN: usize = 128;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Recipe {
@@ -77,7 +80,8 @@ pub struct PruneGrid {
     pub width_axes: Option<String>,
     /// Calibration sequences. Default 32.
     pub calib_samples: Option<usize>,
-    /// Tokens per calibration sequence. Default 128. Also the context L0 is measured with.
+    /// Tokens per calibration sequence. Default 128. Also the context L0 is measured with, so it must equal
+    /// `[posttrain]`'s `seq_len`, the context of the curves (checked).
     pub calib_seq_len: Option<usize>,
     /// Post-train every base model unpruned too, exactly like the pruned models (same `[posttrain]`, same
     /// data): the run `<model>-control`, whose curve has `rho` 0, method `control` and the base's L0 measured
@@ -161,12 +165,25 @@ impl Recipe {
         if let Some(pretrain) = &self.pretrain {
             self.dry_resolve("pretrain", pretrain)?;
         }
-        self.dry_resolve("posttrain", &self.posttrain)
+        let post = self.dry_resolve("posttrain", &self.posttrain)?;
+        // L0 and the pruned loss are measured in windows of the calibration length, the curves in windows
+        // of post-training's: the law's L − L0 compares them, so they must score the same predictions.
+        let l0_context = grid.calib_seq_len.unwrap_or(DEFAULT_CALIB_SEQ_LEN);
+        if post.seq_len != l0_context {
+            bail!(
+                "prune.calib_seq_len {l0_context}{}: L0 is measured in windows of that many tokens and the \
+                 post-training curves in windows of [posttrain] seq_len {}; set calib_seq_len = {}",
+                if grid.calib_seq_len.is_none() { " (the default)" } else { "" },
+                post.seq_len,
+                post.seq_len
+            );
+        }
+        Ok(())
     }
 
     /// Resolves a `[pretrain]` or `[posttrain]` section as `p2law train` will when the sweep hands it over
     /// (with a stand-in run name, model and output), so its values are checked before any work starts.
-    fn dry_resolve(&self, section: &str, sections: &toml::Table) -> anyhow::Result<()> {
+    fn dry_resolve(&self, section: &str, sections: &toml::Table) -> anyhow::Result<p2law_train::config::RunConfig> {
         let mut t = sections.clone();
         t.insert("name".into(), "check".into());
         t.insert("out".into(), "check".into());
@@ -178,8 +195,7 @@ impl Recipe {
         t.insert("data".into(), data.into());
         let file: p2law_train::FileConfig =
             toml::Value::Table(t).try_into().map_err(|e| anyhow::anyhow!("[{section}]: {e}"))?;
-        file.resolve(Path::new(section)).map(|_| ())?;
-        Ok(())
+        Ok(file.resolve(Path::new(section))?)
     }
 }
 
@@ -200,6 +216,7 @@ mod tests {
         [prune]
         methods = ["depth"]
         rates = [0.25]
+        calib_seq_len = 8
         [posttrain]
         train = { tokens = 64, batch_tokens = 32, seq_len = 8, micro_batch = 4, lr = 1e-3 }
     "#;
@@ -297,6 +314,9 @@ mod tests {
             ("rates = [0.25]", "rates = [0.25]\n        criterion = \"wandaa\"", "prune.criterion"),
             ("rates = [0.25]", "rates = [0.25]\n        pattern = \"4:2\"", "prune.pattern"),
             ("rates = [0.25]", "rates = [0.25]\n        calib_samples = 0", "calib_samples"),
+            // L0's windows and the curves' must be the same.
+            ("calib_seq_len = 8", "calib_seq_len = 16", "set calib_seq_len = 8"),
+            ("calib_seq_len = 8", "", "calib_seq_len 128 (the default)"),
             ("[posttrain]\n        train = {", "[posttrain]\n        train = { warmup_tokens = 128,", "posttrain: `train.warmup_tokens`"),
             ("[posttrain]\n        train = {", "[posttrain]\n        eval = { points = 0 }\n        train = {", "eval.points"),
         ] {

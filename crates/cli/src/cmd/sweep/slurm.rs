@@ -217,6 +217,7 @@ mod tests {
             [prune]
             methods = ["depth"]
             rates = [0.25, 0.5]
+            calib_seq_len = 8
             [posttrain]
             train = { tokens = 64, batch_tokens = 32, seq_len = 8, micro_batch = 4, lr = 1e-3 }
         "#;
