@@ -143,7 +143,7 @@ impl FitFile {
     /// Writes the file atomically, pretty-printed.
     pub fn write(&self, path: &Path) -> Result<(), FitFileError> {
         let text = self.to_json();
-        crate::atomic::write_atomic(path, text.as_bytes())
+        p2law_formats::write_atomic(path, text.as_bytes())
             .map_err(|source| FitFileError::Write { path: path.display().to_string(), source })
     }
 

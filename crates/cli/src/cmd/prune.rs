@@ -336,7 +336,7 @@ fn write_output(
     let mut text = serde_json::to_string_pretty(record)?;
     text.push('\n');
     let json = tmp.join("pruning.json");
-    p2law_law::atomic::write_atomic(&json, text.as_bytes())
+    p2law_formats::write_atomic(&json, text.as_bytes())
         .with_context(|| format!("writing {}", json.display()))?;
     out.commit(staged)
 }

@@ -138,7 +138,7 @@ pub fn generate(source: &Path, out_dir: &Path, opts: &ReportOptions) -> Result<R
 
     let write = |name: &str, bytes: &[u8]| {
         let path = out_dir.join(name);
-        p2law_law::atomic::write_atomic(&path, bytes).map_err(|source| BuildError::Write { path, source })
+        p2law_formats::write_atomic(&path, bytes).map_err(|source| BuildError::Write { path, source })
     };
     write("report.json", report_json(&report).as_bytes())?;
     write("report.md", markdown::render(&report).as_bytes())?;

@@ -150,7 +150,7 @@ impl Sweep<'_> {
         t.insert("data".into(), data.into());
         let path = self.dir("configs").join(format!("{name}.toml"));
         std::fs::create_dir_all(self.dir("configs"))?;
-        p2law_law::atomic::write_atomic(&path, toml::to_string(&t)?.as_bytes())
+        p2law_formats::write_atomic(&path, toml::to_string(&t)?.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
         let cfg = FileConfig::load(&path).with_context(|| format!("generated config {}", path.display()))?;
         let resume = out.join("run.toml").is_file();
@@ -271,7 +271,7 @@ impl Sweep<'_> {
                 self.say(&format!("skipping {run}: {e:#}"));
                 let marker = self.plan.unreachable_marker(run);
                 std::fs::create_dir_all(self.dir("pruned"))?;
-                p2law_law::atomic::write_atomic(&marker, format!("{e:#}\n").as_bytes())
+                p2law_formats::write_atomic(&marker, format!("{e:#}\n").as_bytes())
                     .with_context(|| format!("writing {}", marker.display()))?;
                 Ok(Ran::Unreachable)
             }
@@ -463,7 +463,7 @@ impl Journal {
     }
 
     fn write(&self) -> anyhow::Result<()> {
-        p2law_law::atomic::write_atomic(&self.path, format!("{}\n", self.record).as_bytes())
+        p2law_formats::write_atomic(&self.path, format!("{}\n", self.record).as_bytes())
             .with_context(|| format!("writing {}", self.path.display()))
     }
 }
