@@ -158,13 +158,13 @@ fn discard_on_error(result: io::Result<()>, tmp: &Path) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    /// The names in `dir`, sorted.
     fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
+        let names: std::collections::BTreeSet<String> = std::fs::read_dir(dir)
             .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .map(|e| e.unwrap().file_name().to_string_lossy().into())
             .collect();
-        v.sort();
-        v
+        names.into_iter().collect()
     }
 
     #[test]

@@ -201,11 +201,7 @@ impl Sweep<'_> {
                 };
                 self.say(&format!("writing the unpruned control {}", unit.run));
                 let record = super::prune::control(&args).with_context(|| format!("control {}", unit.run))?;
-                self.say(&format!(
-                    "control {}: l0 {:.4}",
-                    unit.run,
-                    record["l0"].as_f64().unwrap_or(f64::NAN)
-                ));
+                self.say(&format!("control {}: l0 {:.4}", unit.run, record.l0.unwrap_or(f64::NAN)));
                 Ok(Ran::Work { resumed: false })
             }
             Kind::Posttrain => {
@@ -259,9 +255,9 @@ impl Sweep<'_> {
             Ok(record) => {
                 self.say(&format!(
                     "pruned {run}: rho {:.4}, loss {:.4} → {:.4}",
-                    record["rho"].as_f64().unwrap_or(f64::NAN),
-                    record["l0"].as_f64().unwrap_or(f64::NAN),
-                    record["loss_pruned"].as_f64().unwrap_or(f64::NAN)
+                    record.rho,
+                    record.l0.unwrap_or(f64::NAN),
+                    record.loss_pruned.unwrap_or(f64::NAN)
                 ));
                 Ok(Ran::Work { resumed: false })
             }
