@@ -62,9 +62,14 @@ class PruningMeta:
         )
 
 
+PRUNING_FORMAT = "p2law.pruning/1"
+"""The ``format`` of the ``pruning.json`` this package reads (files without one, written before it, too)."""
+
+
 def read_pruning_json(path: PathLike) -> PruningMeta:
     """Reads ``pruning.json`` (a file, or the pruned directory holding it) as ``p2law train`` does: counts
-    may be numbers or ``{"non_embedding": …}`` objects; ``rho`` must be in [0, 1)."""
+    may be numbers or ``{"non_embedding": …}`` objects; ``rho`` must be in [0, 1); ``format``, when present,
+    must be ``PRUNING_FORMAT``."""
     path = os.fspath(path)
     if os.path.isdir(path):
         path = os.path.join(path, "pruning.json")
@@ -76,6 +81,14 @@ def read_pruning_json(path: PathLike) -> PruningMeta:
 
     def bad(field: str, msg: str) -> ValueError:
         return ValueError(f"{path}: `{field}`: {msg}")
+
+    fmt = data.get("format")
+    if fmt is not None and fmt != PRUNING_FORMAT:
+        raise bad(
+            "format",
+            f"{json.dumps(fmt)} is not a format this package reads ({json.dumps(PRUNING_FORMAT)}, or files without "
+            "`format`): upgrade p2law to read it, or check the path",
+        )
 
     def count(field: str) -> Optional[float]:
         v = data.get(field)

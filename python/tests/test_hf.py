@@ -211,6 +211,9 @@ def test_bad_inputs_are_clear_errors(pruned_24, tmp_path):
     bad.write_text(json.dumps({"n0": 100, "rho": 1.5}))
     with pytest.raises(ValueError, match="`rho`: must be in"):
         P2LawCallback(tmp_path, curve=tmp_path / "c.csv")
+    bad.write_text(json.dumps({"format": "p2law.pruning/2", "n0": 100, "rho": 0.5}))
+    with pytest.raises(ValueError, match="`format`: \"p2law.pruning/2\" is not a format"):
+        P2LawCallback(tmp_path, curve=tmp_path / "c.csv")
     from safetensors.torch import save_file
     import torch
 

@@ -34,7 +34,6 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use crate::error::{DataError, Result};
-use crate::fsio::AtomicFile;
 
 pub const MAGIC: &[u8; 8] = b"P2LWTOKS";
 pub const VERSION: u32 = 1;
@@ -116,7 +115,7 @@ pub fn write_shard(path: &Path, meta: &ShardMeta, docs: &[Vec<u32>]) -> Result<S
     let bpt = bytes_per_token(meta.vocab_size);
     let tokens = docs.iter().map(|d| d.len() as u64 + 1).sum();
     let header = ShardHeader { bytes_per_token: bpt, tokens, documents: docs.len() as u64, meta: *meta };
-    let mut out = AtomicFile::create(path)?;
+    let mut out = crate::fsio::create_atomic(path)?;
     let io = DataError::io(path);
     let mut buf = Vec::with_capacity(1 << 16);
     let mut result = out.write_all(&header.encode());
@@ -140,7 +139,7 @@ pub fn write_shard(path: &Path, meta: &ShardMeta, docs: &[Vec<u32>]) -> Result<S
         result = out.write_all(&buf);
     }
     result.map_err(io)?;
-    out.commit()?;
+    out.commit().map_err(DataError::io(path))?;
     Ok(header)
 }
 

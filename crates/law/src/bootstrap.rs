@@ -6,10 +6,10 @@
 //! or the order replicates finish in. Replicates whose fit fails (e.g. a resample holding too few distinct
 //! runs to identify the law) are counted and left out; more than half failing is an error.
 
+use p2law_formats::SplitMix64;
 use rayon::prelude::*;
 
 use crate::curves::Point;
-use crate::fit::rng::Rng;
 use crate::fit::{fit, FitError, FitOptions};
 use crate::laws::Law;
 
@@ -72,9 +72,10 @@ pub fn bootstrap(law: &Law, points: &[Point], opts: &BootstrapOptions) -> Result
     let results: Vec<Result<Vec<f64>, FitError>> = (0..opts.replicates)
         .into_par_iter()
         .map(|b| {
-            let mut rng = Rng::stream(opts.seed, b as u64);
-            let sample: Vec<Point> =
-                (0..runs.len()).flat_map(|_| by_run[rng.below(runs.len())].iter().copied()).collect();
+            let mut rng = SplitMix64::stream(opts.seed, b as u64);
+            let sample: Vec<Point> = (0..runs.len())
+                .flat_map(|_| by_run[rng.below(runs.len() as u64) as usize].iter().copied())
+                .collect();
             fit(law, &sample, &opts.fit).map(|f| f.params)
         })
         .collect();

@@ -7,11 +7,13 @@
 //! the checks' warnings and the Jacobian's condition number ([`crate::diagnose`]), the held-out baselines
 //! beside the law's own held-out score ([`crate::baselines`]), and the fitted domain ([`Domain`]) that
 //! `predict` and `plan` compare their questions with. Files written before a key existed read with it
-//! empty (no bounds, no warnings, no domain).
+//! empty (no bounds, no warnings, no domain). The file starts with `format` ([`p2law_formats::FIT`]) and
+//! `p2law_version`; reading follows [`p2law_formats::version`]'s policy (no `format`, or this one).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use p2law_formats::{FormatError, FIT};
 use serde::{Deserialize, Serialize};
 
 use crate::baselines::BaselineScore;
@@ -41,6 +43,12 @@ pub struct BootstrapDraws {
 /// The contents of a `FIT.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FitFile {
+    /// [`FIT`]'s tag; `None` in files written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// The p2law that wrote the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2law_version: Option<String>,
     pub law: String,
     pub expr: String,
     /// Fitted values by name (kept in the law's parameter order when read back through [`FitFile::values`]).
@@ -91,6 +99,9 @@ pub enum FitFileError {
     Law { path: String, source: LawError },
     #[error("{path}: cannot write: {source}")]
     Write { path: String, source: std::io::Error },
+    /// A `format` this p2law does not read; the message names the file and says what to do.
+    #[error(transparent)]
+    Format(#[from] FormatError),
 }
 
 impl FitFile {
@@ -104,6 +115,8 @@ impl FitFile {
 
     /// Parses and checks a fit file's text as [`FitFile::read`] does; `shown` names it in errors.
     pub fn parse(text: &str, shown: &str) -> Result<FitFile, FitFileError> {
+        // Before the typed parse: a newer revision may not parse, and should be named as such.
+        FIT.check_json(text, Path::new(shown))?;
         let shown = shown.to_string();
         let file: FitFile = serde_json::from_str(text)
             .map_err(|source| FitFileError::Parse { path: shown.clone(), source })?;
@@ -143,7 +156,7 @@ impl FitFile {
     /// Writes the file atomically, pretty-printed.
     pub fn write(&self, path: &Path) -> Result<(), FitFileError> {
         let text = self.to_json();
-        crate::atomic::write_atomic(path, text.as_bytes())
+        p2law_formats::write_atomic(path, text.as_bytes())
             .map_err(|source| FitFileError::Write { path: path.display().to_string(), source })
     }
 
@@ -172,5 +185,31 @@ impl FitFile {
     /// Fitted values in the law's parameter order.
     pub fn values(&self) -> Vec<f64> {
         self.param_order.iter().map(|n| self.params[n]).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_without_format_read_and_new_ones_carry_it() {
+        // Written before `format` existed.
+        let old = FitFile::parse(include_str!("../tests/fixtures/FIT.json"), "FIT.json").unwrap();
+        assert_eq!((old.format.as_deref(), old.p2law_version.as_deref()), (None, None));
+        let file = FitFile {
+            format: Some(FIT.tag()),
+            p2law_version: Some(p2law_formats::P2LAW_VERSION.into()),
+            ..old
+        };
+        let text = file.to_json();
+        assert!(text.starts_with("{\n  \"format\": \"p2law.fit/1\",\n  \"p2law_version\": "), "{text}");
+        assert_eq!(FitFile::parse(&text, "FIT.json").unwrap(), file);
+        let newer = text.replace("p2law.fit/1", "p2law.fit/2");
+        let e = FitFile::parse(&newer, "out/FIT.json").unwrap_err().to_string();
+        assert!(
+            e.starts_with("out/FIT.json: `format`: \"p2law.fit/2\"") && e.contains("upgrade p2law"),
+            "{e}"
+        );
     }
 }

@@ -127,6 +127,8 @@ fn fit_file(
     runs.sort_unstable();
     runs.dedup();
     Ok(FitFile {
+        format: Some(p2law_formats::FIT.tag()),
+        p2law_version: Some(p2law_formats::P2LAW_VERSION.into()),
         law: law.name.clone(),
         expr: law.source.clone(),
         params: fit.names.iter().cloned().zip(fit.params.iter().copied()).collect(),

@@ -10,7 +10,6 @@
 //! ([`Var`]).
 
 pub mod advise;
-pub mod atomic;
 pub mod baselines;
 pub mod bootstrap;
 pub mod curves;

@@ -21,8 +21,9 @@
 //! assert_eq!(two.runs[12].method.as_deref(), Some("width"));
 //! ```
 
+use p2law_formats::SplitMix64;
+
 use crate::curves::{Curves, Point, Run};
-use crate::fit::rng::Rng;
 use crate::laws::Law;
 
 /// What to generate.
@@ -65,7 +66,7 @@ pub fn l0_for(n0: f64) -> f64 {
 /// Generates the curves (runs in method-, then `n0`-major order, points by increasing `d` within a run).
 pub fn generate(spec: &SynthSpec) -> Curves {
     let law = Law::builtin("p2").expect("the p2 built-in parses");
-    let mut rng = Rng::new(spec.seed);
+    let mut rng = SplitMix64::new(spec.seed);
     let mut curves = Curves::default();
     let methods: Vec<Option<&String>> =
         if spec.methods.is_empty() { vec![None] } else { spec.methods.iter().map(Some).collect() };

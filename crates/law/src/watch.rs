@@ -25,11 +25,11 @@
 //! assert!((f.final_loss.unwrap() - (3.1 + 2.0 * 1e8f64.powf(-0.3))).abs() < 1e-3);
 //! ```
 
+use p2law_formats::SplitMix64;
 use serde::Serialize;
 
 use crate::bootstrap::interval;
 use crate::curves::Point;
-use crate::fit::rng::Rng;
 use crate::fit::{fit, FitError, FitOptions};
 use crate::laws::{Bound, Law};
 use crate::plan::{plan, PlanQuery};
@@ -159,7 +159,7 @@ pub fn forecast(points: &[Point], prior: Option<&Prior>, q: &WatchQuery) -> Resu
     // uncertainty). With a prior alone, a run's noise would never widen the interval.
     let fitted: Vec<f64> = points.iter().map(|p| predict(&main.params, p.d())).collect();
     let resid: Vec<f64> = points.iter().zip(&fitted).map(|(p, f)| p.loss() - f).collect();
-    let mut rng = Rng::new(0x77a7c4);
+    let mut rng = SplitMix64::new(0x77a7c4);
     let mut resample = || -> Vec<Point> {
         points
             .iter()

@@ -1,8 +1,8 @@
 //! One `.safetensors` file ↔ named candle tensors, with the `{"format":"pt"}` metadata transformers expects.
 //!
 //! Reading memory-maps the file and copies each tensor out (bf16, f16 and f32 only); a truncated or corrupt
-//! file is an error naming it. Writing goes to a temporary file in the same directory, is fsynced and then
-//! renamed, so a crash never leaves half a checkpoint under the real name.
+//! file is an error naming it. Writing is atomic ([`p2law_formats::atomic`]): a temporary file in the same
+//! directory, fsynced and then renamed, so a crash never leaves half a checkpoint under the real name.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -134,45 +134,25 @@ pub(crate) fn stored_size(t: &Tensor, dtype: DType) -> usize {
 pub(crate) fn write(path: &Path, tensors: &[(String, Tensor)], dtype: DType) -> Result<()> {
     let bytes: Vec<(String, Bytes)> =
         tensors.iter().map(|(n, t)| Ok((n.clone(), to_bytes(t, dtype)?))).collect::<Result<_>>()?;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let metadata = Some(HashMap::from([("format".to_string(), "pt".to_string())]));
-    let result = (|| {
-        safetensors::serialize_to_file(bytes.iter().map(|(n, b)| (n.as_str(), b)), metadata, &tmp).map_err(
-            |e| match e {
-                // A write failure (a full disk) names the file being written, not a corrupt one.
-                safetensors::SafeTensorError::IoError(io) => ModelError::io(path, io),
-                other => ModelError::Safetensors { path: path.to_path_buf(), problem: other.to_string() },
-            },
-        )?;
-        let file = std::fs::File::open(&tmp).map_err(|e| ModelError::io(path, e))?;
-        file.sync_all().map_err(|e| ModelError::io(path, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
-    })();
-    if result.is_err() {
-        // The temporary file is garbage either way; the original error is what matters.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    p2law_formats::write_atomic_with(
+        path,
+        |tmp| {
+            safetensors::serialize_to_file(bytes.iter().map(|(n, b)| (n.as_str(), b)), metadata, tmp).map_err(
+                |e| match e {
+                    // A write failure (a full disk) names the file being written, not a corrupt one.
+                    safetensors::SafeTensorError::IoError(io) => ModelError::io(path, io),
+                    other => ModelError::Safetensors { path: path.to_path_buf(), problem: other.to_string() },
+                },
+            )
+        },
+        |e| ModelError::io(path, e),
+    )
 }
 
-/// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
+/// Writes `bytes` to `path` atomically; an error names `path`.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(|e| ModelError::io(path, e))
+    p2law_formats::write_atomic(path, bytes).map_err(|e| ModelError::io(path, e))
 }
 
 #[cfg(test)]

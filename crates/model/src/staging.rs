@@ -92,7 +92,10 @@ impl Staging {
             // The swap is done; an old folder that cannot be deleted now is left to `remove_stale`.
             let _ = remove_path(&old);
         }
-        sync_dir(target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")));
+        // Best effort: the swap is done; an error here cannot undo it.
+        let _ = p2law_formats::sync_dir(
+            target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")),
+        );
         self.release();
         Ok(())
     }
@@ -211,11 +214,6 @@ fn remove_path(path: &Path) -> io::Result<()> {
         Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
         Ok(_) => std::fs::remove_file(path),
     }
-}
-
-fn sync_dir(dir: &Path) {
-    // Best effort: some filesystems refuse fsync on a folder.
-    let _ = File::open(dir).and_then(|d| d.sync_all());
 }
 
 /// An I/O error whose message names `path` (io::Error carries no path of its own).

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
+use p2law_formats::SplitMix64;
 
 use crate::error::{ModelError, Result};
 
@@ -25,7 +26,12 @@ pub(crate) enum Init {
 
 enum Source {
     Tensors(RefCell<HashMap<String, Tensor>>),
-    Random { rng: RefCell<SplitMix64>, std: f64 },
+    /// Normal draws from SplitMix64 ([`SplitMix64::normal_open`]), so a seed fixes the initial weights on every
+    /// platform; candle's CPU device cannot be seeded.
+    Random {
+        rng: RefCell<SplitMix64>,
+        std: f64,
+    },
 }
 
 /// Owns the `VarMap` being filled and the source of values.
@@ -47,7 +53,7 @@ impl Store {
     }
 
     pub(crate) fn random(seed: u64, std: f64, dtype: DType, device: &Device) -> Store {
-        let rng = RefCell::new(SplitMix64(seed));
+        let rng = RefCell::new(SplitMix64::new(seed));
         Store { source: Source::Random { rng, std }, varmap: VarMap::new(), dtype, device: device.clone() }
     }
 
@@ -116,7 +122,7 @@ impl<'a> Weights<'a> {
                     Init::Ones => vec![1.0; n],
                     Init::Normal => {
                         let mut rng = rng.borrow_mut();
-                        (0..n).map(|_| (rng.normal() * std) as f32).collect()
+                        (0..n).map(|_| (rng.normal_open() * std) as f32).collect()
                     }
                 };
                 Tensor::from_vec(values, shape, &store.device)?.to_dtype(store.dtype)?
@@ -129,43 +135,9 @@ impl<'a> Weights<'a> {
     }
 }
 
-/// A small deterministic generator (SplitMix64) so a seed fixes the initial weights on every platform;
-/// candle's CPU device cannot be seeded.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1): 53 random bits, never exactly 0 (the Box–Muller log needs that).
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    /// Standard normal by Box–Muller (one of the pair is dropped; init speed does not matter).
-    fn normal(&mut self) -> f64 {
-        let (u1, u2) = (self.uniform(), self.uniform());
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normal_draws_have_unit_variance() {
-        let mut rng = SplitMix64(7);
-        let xs: Vec<f64> = (0..20000).map(|_| rng.normal()).collect();
-        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
-        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
-        assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "mean {mean} var {var}");
-    }
 
     #[test]
     fn missing_and_misshapen_tensors_are_named() {

@@ -3,12 +3,11 @@
 //!
 //! One `U8` tensor per weight, named like the weight (e.g. `model.layers.0.self_attn.q_proj.weight`),
 //! shaped like it, `1` keep / `0` pruned; file metadata `{"format":"pt"}` so PyTorch tools accept it.
-//! Reading also accepts `BOOL` tensors (what `torch.save_file` writes for `torch.bool`). Writes are atomic:
-//! a temporary file in the same directory, fsync, rename.
+//! Reading also accepts `BOOL` tensors (what `torch.save_file` writes for `torch.bool`). Writes are atomic
+//! ([`p2law_formats::write_atomic`]): a temporary file in the same directory, fsync, rename.
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
@@ -42,19 +41,7 @@ pub fn write_masks(path: &Path, masks: &MaskSet) -> Result<()> {
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
     let buffer = safetensors::serialize(views, Some(metadata)).map_err(st)?;
 
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(&buffer)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(io)
+    p2law_formats::write_atomic(path, &buffer).map_err(io)
 }
 
 /// Reads a masks file into CPU `u8` tensors, checking dtypes and values.

@@ -22,24 +22,15 @@ pub(crate) fn save(figure: &impl Figure, path: &Path, size: (u32, u32)) -> Resul
         Some("svg") => {
             let mut svg = String::new();
             figure.draw(SVGBackend::with_string(&mut svg, size).into_drawing_area()).map_err(draw_err)?;
-            p2law_law::atomic::write_atomic(path, svg.as_bytes()).map_err(write_err)
+            p2law_formats::write_atomic(path, svg.as_bytes()).map_err(write_err)
         }
-        Some("png") => {
-            // Render to a temporary .png beside the target (the encoder picks the format by extension), then
-            // fsync and rename.
-            let tmp = path.with_extension(format!("tmp{}.png", std::process::id()));
-            let result = figure
-                .draw(BitMapBackend::new(&tmp, size).into_drawing_area())
-                .map_err(draw_err)
-                .and_then(|()| {
-                    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(write_err)?;
-                    std::fs::rename(&tmp, path).map_err(write_err)
-                });
-            if result.is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            result
-        }
+        // The encoder writes by file name and picks the format by the extension, which the temporary name
+        // keeps.
+        Some("png") => p2law_formats::write_atomic_with(
+            path,
+            |tmp| figure.draw(BitMapBackend::new(tmp, size).into_drawing_area()).map_err(draw_err),
+            write_err,
+        ),
         _ => Err(ReportError::UnknownFormat { path: path.into() }),
     }
 }

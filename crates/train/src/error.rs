@@ -32,6 +32,10 @@ pub enum TrainError {
     /// The curve file cannot be read back on resume.
     #[error("{path}: line {line}: {msg}")]
     Curve { path: PathBuf, line: usize, msg: String },
+    /// A file another stage wrote (`pruning.json`) or the run store is unreadable, or of a format this p2law
+    /// does not read; the message names the file and the field.
+    #[error(transparent)]
+    Format(#[from] p2law_formats::FormatError),
     #[error("run store {path}: {source}")]
     Store {
         path: PathBuf,

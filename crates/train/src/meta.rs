@@ -1,20 +1,23 @@
 //! Run constants from `pruning.json` (docs/spec/formats.md): n0, rho, l0, method, n, target_rho.
 //!
-//! The pruning stage writes more fields (criterion, calibration set, kept indices…); only these five are
-//! read here (`target_rho` becomes the curve's `rho_target`) and the rest are ignored. Counts may be a number or an object with a `non_embedding` entry
-//! (`"n": {"non_embedding": 1.2e6, "total": 3.4e6}`), because the law's N is the non-embedding count.
+//! The file is read as a [`PruningRecord`] (`p2law-formats`, which also writes it); only these fields are
+//! used here (`target_rho` becomes the curve's `rho_target`), and `n0` is required. Counts may be a number or
+//! an object with a `non_embedding` entry (`"n": {"non_embedding": 1.2e6, "total": 3.4e6}`), because the
+//! law's N is the non-embedding count.
 //!
 //! ```
+//! use p2law_formats::PruningRecord;
 //! let json = serde_json::json!({"method": "nm", "rho": 0.5, "n0": 1000, "l0": 4.5,
 //!                               "n": {"non_embedding": 500, "total": 900}, "criterion": "wanda"});
-//! let meta = p2law_train::meta::from_pruning_json(&json, std::path::Path::new("pruning.json")).unwrap();
+//! let path = std::path::Path::new("pruning.json");
+//! let meta = p2law_train::meta::from_record(&PruningRecord::from_value(&json, path).unwrap(), path).unwrap();
 //! assert_eq!((meta.n0, meta.rho, meta.l0, meta.n), (1000.0, 0.5, Some(4.5), Some(500.0)));
 //! assert_eq!(meta.method.as_deref(), Some("nm"));
 //! ```
 
 use std::path::Path;
 
-use serde_json::Value;
+use p2law_formats::PruningRecord;
 
 use crate::error::{Result, TrainError};
 use crate::trainer::RunMeta;
@@ -25,58 +28,35 @@ pub fn load_pruning_meta(dir: &Path) -> Result<Option<RunMeta>> {
     if !path.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path).map_err(TrainError::io(&path))?;
-    let json: Value = serde_json::from_str(&text).map_err(|e| TrainError::Config {
-        path: path.clone(),
-        field: "(file)".into(),
-        msg: format!("invalid JSON: {e}"),
-    })?;
-    from_pruning_json(&json, &path).map(Some)
+    from_record(&PruningRecord::read(&path)?, &path).map(Some)
 }
 
-/// The run constants of a parsed `pruning.json`; `path` names it in errors.
-pub fn from_pruning_json(json: &Value, path: &Path) -> Result<RunMeta> {
-    let bad = |field: &str, msg: &str| TrainError::Config {
+/// The run constants of a `pruning.json` read from `path` (which names it in errors).
+pub fn from_record(record: &PruningRecord, path: &Path) -> Result<RunMeta> {
+    let n0 = record.n0.ok_or_else(|| TrainError::Config {
         path: path.to_path_buf(),
-        field: field.into(),
-        msg: msg.into(),
-    };
-    let count = |field: &str| -> Result<Option<f64>> {
-        match json.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => Ok(n.as_f64()),
-            Some(obj @ Value::Object(_)) => obj
-                .get("non_embedding")
-                .and_then(Value::as_f64)
-                .map(Some)
-                .ok_or_else(|| bad(field, "an object without a numeric `non_embedding`")),
-            Some(_) => Err(bad(field, "expected a number or {\"non_embedding\": …}")),
-        }
-    };
-    let n0 = count("n0")?.ok_or_else(|| bad("n0", "missing"))?;
-    let rho = json.get("rho").and_then(Value::as_f64).ok_or_else(|| bad("rho", "missing or not a number"))?;
-    if !(0.0..1.0).contains(&rho) {
-        return Err(bad("rho", "must be in [0, 1)"));
-    }
-    let l0 = match json.get("l0") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_f64().ok_or_else(|| bad("l0", "not a number"))?),
-    };
-    let method = match json.get("method") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_str().ok_or_else(|| bad("method", "not a string"))?.to_string()),
-    };
-    let rho_target = match json.get("target_rho") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_f64().ok_or_else(|| bad("target_rho", "not a number"))?),
-    };
-    Ok(RunMeta { n0, rho, l0, method, n: count("n")?, rho_target, family: None })
+        field: "n0".into(),
+        msg: "missing".into(),
+    })?;
+    Ok(RunMeta {
+        n0: n0.non_embedding,
+        rho: record.rho,
+        l0: record.l0,
+        method: record.method.clone(),
+        n: record.n.map(|c| c.non_embedding),
+        rho_target: record.target_rho,
+        family: None,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    fn from_pruning_json(json: &Value, path: &Path) -> Result<RunMeta> {
+        from_record(&PruningRecord::from_value(json, path)?, path)
+    }
 
     #[test]
     fn plain_numbers_and_missing_optionals() {
@@ -94,9 +74,10 @@ mod tests {
             (json!({"n0": 1, "rho": 1.5}), "`rho`"),
             (json!({"n0": 1, "rho": 0.5, "l0": "x"}), "`l0`"),
             (json!({"n0": {"total": 3}, "rho": 0.5}), "non_embedding"),
+            (json!({"n0": 1, "rho": 0.5, "format": "p2law.pruning/2"}), "`format`"),
         ] {
             let e = from_pruning_json(&j, Path::new("p.json")).unwrap_err().to_string();
-            assert!(e.contains(want), "{e}");
+            assert!(e.starts_with("p.json: ") && e.contains(want), "{e}");
         }
     }
 

@@ -15,11 +15,16 @@
 //!
 //! Several processes may share one store: SQLite serialises writers, and a busy timeout makes a writer wait
 //! rather than fail.
+//!
+//! The layout's revision ([`p2law_formats::RUN_STORE`]) is kept in `PRAGMA user_version`, set when the store
+//! is created and checked on every open: 0 (a store from before revisions were recorded) and the current
+//! revision open, anything else is an error naming the file and saying what to do.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use p2law_formats::RUN_STORE;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::error::{Result, TrainError};
 
@@ -72,23 +77,44 @@ impl RunStore {
             std::fs::create_dir_all(dir).map_err(TrainError::io(dir))?;
         }
         let err = |source| TrainError::Store { path: path.to_path_buf(), source };
-        let conn = Connection::open(path).map_err(err)?;
+        let mut conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS runs (
-                name TEXT PRIMARY KEY,
-                status TEXT NOT NULL,
-                n0 REAL NOT NULL,
-                rho REAL NOT NULL,
-                l0 REAL NOT NULL,
-                method TEXT,
-                dir TEXT NOT NULL,
-                tokens INTEGER NOT NULL DEFAULT 0,
-                step INTEGER NOT NULL DEFAULT 0,
-                updated INTEGER NOT NULL
-            );",
-        )
-        .map_err(err)?;
+        // Checked and created under one write lock, so two processes opening a new store agree.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let revision: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
+        RUN_STORE.check_revision(
+            revision,
+            "PRAGMA user_version",
+            path,
+            "upgrade p2law, or rebuild the store from the run folders with `p2law runs STORE --rebuild DIR`",
+        )?;
+        let exists: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if !exists {
+            tx.execute_batch(&format!(
+                "CREATE TABLE runs (
+                    name TEXT PRIMARY KEY,
+                    status TEXT NOT NULL,
+                    n0 REAL NOT NULL,
+                    rho REAL NOT NULL,
+                    l0 REAL NOT NULL,
+                    method TEXT,
+                    dir TEXT NOT NULL,
+                    tokens INTEGER NOT NULL DEFAULT 0,
+                    step INTEGER NOT NULL DEFAULT 0,
+                    updated INTEGER NOT NULL
+                );
+                PRAGMA user_version = {};",
+                RUN_STORE.revision
+            ))
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
         Ok(RunStore { path: path.to_path_buf(), conn })
     }
 
@@ -231,6 +257,36 @@ mod tests {
         // Re-registering a run replaces it rather than duplicating it.
         s.upsert(&record("b")).unwrap();
         assert_eq!(s.list().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_revision_is_set_on_creation_and_checked_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.sqlite");
+        RunStore::open(&path).unwrap().upsert(&record("a")).unwrap();
+        let version = |path: &Path| -> i64 {
+            Connection::open(path).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()
+        };
+        assert_eq!(version(&path), i64::from(RUN_STORE.revision));
+        // A store from before revisions were recorded (user_version 0) opens, and keeps its rows.
+        let old = dir.path().join("old.sqlite");
+        Connection::open(&old)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE runs (name TEXT PRIMARY KEY, status TEXT NOT NULL, n0 REAL NOT NULL,
+                 rho REAL NOT NULL, l0 REAL NOT NULL, method TEXT, dir TEXT NOT NULL,
+                 tokens INTEGER NOT NULL DEFAULT 0, step INTEGER NOT NULL DEFAULT 0, updated INTEGER NOT NULL);
+                 INSERT INTO runs VALUES ('x', 'finished', 1.0, 0.5, 2.0, NULL, '/r/x', 8, 1, 0);",
+            )
+            .unwrap();
+        assert_eq!(RunStore::open(&old).unwrap().list().unwrap()[0].name, "x");
+        assert_eq!(version(&old), 0);
+        // A newer store is refused, untouched.
+        Connection::open(&path).unwrap().execute_batch("PRAGMA user_version = 99").unwrap();
+        let err = RunStore::open(&path).err().unwrap().to_string();
+        assert!(err.starts_with(&format!("{}: `PRAGMA user_version`: 99 is newer", path.display())), "{err}");
+        assert!(err.contains("--rebuild"), "{err}");
+        assert_eq!(version(&path), 99);
     }
 
     #[test]

@@ -14,10 +14,11 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Parser;
 use p2law_data::progress::Heartbeat;
+use p2law_formats::{CalibrationSet, Count, EvalSlice, PruningRecord, P2LAW_VERSION, PRUNING};
 use p2law_model::{Config, Model, ParamCounts, SaveOptions};
 use p2law_prune::apply::{self, Calibration, Method, Request, WidthAxes};
 use p2law_prune::NmPattern;
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Prune a model (depth, width, N:M, unstructured) and write a loadable HF directory")]
@@ -97,23 +98,21 @@ pub fn run(mut args: Args) -> anyhow::Result<()> {
     }
     let record = execute(&args)?;
     if args.json {
-        println!("{record}");
+        println!("{}", serde_json::to_string(&record)?);
     } else {
-        let f = |k: &str| record[k].as_f64().map_or("-".into(), |v| format!("{v:.6}"));
+        let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.6}"));
+        let count = |c: Option<Count>| c.map_or("-".into(), |c| c.non_embedding.to_string());
         println!("pruned   {} → {}", args.model.display(), args.out.display());
         println!(
             "method   {} ({})",
-            record["method"].as_str().unwrap_or(""),
-            record["criterion"].as_str().unwrap_or("")
+            record.method.as_deref().unwrap_or(""),
+            record.criterion.as_deref().unwrap_or("")
         );
-        println!("rho      {} (target {})", f("rho"), f("target_rho"));
-        println!(
-            "n        {} of n0 {} non-embedding parameters",
-            record["n"]["non_embedding"], record["n0"]["non_embedding"]
-        );
-        println!("l0       {}", f("l0"));
-        println!("loss     {} after pruning", f("loss_pruned"));
-        println!("time     {:.2} s pruning", record["prune_seconds"].as_f64().unwrap_or(0.0));
+        println!("rho      {} (target {})", f(Some(record.rho)), f(record.target_rho));
+        println!("n        {} of n0 {} non-embedding parameters", count(record.n), count(record.n0));
+        println!("l0       {}", f(record.l0));
+        println!("loss     {} after pruning", f(record.loss_pruned));
+        println!("time     {:.2} s pruning", record.prune_seconds.unwrap_or(0.0));
     }
     Ok(())
 }
@@ -152,7 +151,7 @@ fn request(args: &Args) -> anyhow::Result<Request> {
 }
 
 /// Everything `p2law prune` does, returning the `pruning.json` record (also used by `p2law sweep`).
-pub fn execute(args: &Args) -> anyhow::Result<Value> {
+pub fn execute(args: &Args) -> anyhow::Result<PruningRecord> {
     let beat = super::train::heartbeat_every(args.log_every, false)?;
     for (flag, value, least) in
         [("--samples", args.samples, 1), ("--batch", args.batch, 1), ("--seq-len", args.seq_len, 2)]
@@ -219,30 +218,35 @@ pub fn execute(args: &Args) -> anyhow::Result<Value> {
     let before = ParamCounts::from_config(&config);
     let after = ParamCounts::from_config(outcome.model.config());
     let zeroed = outcome.n0 - outcome.n - (before.non_embedding - after.non_embedding) as u64;
-    let record = json!({
-        "method": request.method.name(),
-        "criterion": request.method.criterion(),
-        "target_rho": request.rate,
-        "rho": outcome.rho(),
-        "n0": {"non_embedding": before.non_embedding, "total": before.total},
-        "n": {"non_embedding": outcome.n, "total": after.total as u64 - zeroed},
-        "l0": l0,
-        "l0_source": if args.l0.is_some() { "given (--l0)" } else { "measured on eval" },
-        "loss_pruned": loss_pruned,
-        "eval": heldout.as_ref().map(|p| json!({
-            "data": p.display().to_string(),
-            "tokens": heldout_ids.as_ref().map_or(0, |ids| ids.len().saturating_sub(1)),
-            "context": seq_len,
-        })),
-        "calibration": {
-            "source": args.calib.display().to_string(),
-            "samples": args.samples, "seq_len": seq_len, "seed": args.seed, "offsets": starts,
-        },
-        "source_model": args.model.display().to_string(),
-        "masks": outcome.masks.as_ref().map(|_| "masks.safetensors"),
-        "prune_seconds": prune_seconds,
-        "details": outcome.details,
-    });
+    let record = PruningRecord {
+        format: Some(PRUNING.tag()),
+        p2law_version: Some(P2LAW_VERSION.into()),
+        method: Some(request.method.name().into()),
+        criterion: Some(request.method.criterion().into()),
+        target_rho: Some(request.rate),
+        rho: outcome.rho(),
+        n0: Some(Count::new(before.non_embedding as u64, before.total as u64)),
+        n: Some(Count::new(outcome.n, after.total as u64 - zeroed)),
+        l0,
+        l0_source: Some(if args.l0.is_some() { "given (--l0)" } else { "measured on eval" }.into()),
+        loss_pruned,
+        eval: heldout.as_ref().map(|p| EvalSlice {
+            data: p.display().to_string(),
+            tokens: heldout_ids.as_ref().map_or(0, |ids| ids.len().saturating_sub(1)) as u64,
+            context: seq_len as u64,
+        }),
+        calibration: Some(CalibrationSet {
+            source: args.calib.display().to_string(),
+            samples: args.samples as u64,
+            seq_len: seq_len as u64,
+            seed: args.seed,
+            offsets: starts.iter().map(|&s| s as u64).collect(),
+        }),
+        source_model: Some(args.model.display().to_string()),
+        masks: outcome.masks.as_ref().map(|_| "masks.safetensors".into()),
+        prune_seconds: Some(prune_seconds),
+        details: outcome.details,
+    };
     let masks = outcome.masks.as_ref();
     write_output(&out, &args.model, &outcome.model, masks, &record, dtype)?;
     Ok(record)
@@ -281,7 +285,7 @@ pub struct ControlArgs {
 /// same base (same slice, context and batch, same dtype), so `p2law train` post-trains it like them and its
 /// curve carries `rho` 0 and that L0. Written under a temporary name and renamed, like a pruned model.
 /// Returns the `pruning.json` record.
-pub fn control(args: &ControlArgs) -> anyhow::Result<Value> {
+pub fn control(args: &ControlArgs) -> anyhow::Result<PruningRecord> {
     let config_path = args.model.join("config.json");
     let config =
         Config::from_file(&config_path).with_context(|| format!("reading {}", config_path.display()))?;
@@ -294,25 +298,30 @@ pub fn control(args: &ControlArgs) -> anyhow::Result<Value> {
         .with_context(|| format!("loading model {}", args.model.display()))?;
     let l0 = heldout_loss(&model, &ids, seq_len, args.batch)?;
     let counts = ParamCounts::from_config(&config);
-    let record = json!({
-        "method": CONTROL_METHOD,
-        "criterion": "none",
-        "rho": 0.0,
-        "n0": {"non_embedding": counts.non_embedding, "total": counts.total},
-        "n": {"non_embedding": counts.non_embedding, "total": counts.total},
-        "l0": l0,
-        "l0_source": "measured on eval",
-        "loss_pruned": l0,
-        "eval": {
-            "data": args.heldout.display().to_string(),
-            "tokens": ids.len().saturating_sub(1),
-            "context": seq_len,
-        },
-        "source_model": args.model.display().to_string(),
-        "masks": null,
-        "prune_seconds": 0.0,
-        "details": {"control": "the base model, unpruned, post-trained like the pruned models"},
-    });
+    let count = Count::new(counts.non_embedding as u64, counts.total as u64);
+    let record = PruningRecord {
+        format: Some(PRUNING.tag()),
+        p2law_version: Some(P2LAW_VERSION.into()),
+        method: Some(CONTROL_METHOD.into()),
+        criterion: Some("none".into()),
+        target_rho: None,
+        rho: 0.0,
+        n0: Some(count),
+        n: Some(count),
+        l0: Some(l0),
+        l0_source: Some("measured on eval".into()),
+        loss_pruned: Some(l0),
+        eval: Some(EvalSlice {
+            data: args.heldout.display().to_string(),
+            tokens: ids.len().saturating_sub(1) as u64,
+            context: seq_len as u64,
+        }),
+        calibration: None,
+        source_model: Some(args.model.display().to_string()),
+        masks: None,
+        prune_seconds: Some(0.0),
+        details: json!({"control": "the base model, unpruned, post-trained like the pruned models"}),
+    };
     write_output(&out, &args.model, &model, None, &record, dtype)?;
     Ok(record)
 }
@@ -323,7 +332,7 @@ fn write_output(
     source: &Path,
     model: &Model,
     masks: Option<&p2law_prune::MaskSet>,
-    record: &Value,
+    record: &PruningRecord,
     dtype: candle_core::DType,
 ) -> anyhow::Result<()> {
     let staged = out.stage()?;
@@ -333,10 +342,8 @@ fn write_output(
     if let Some(masks) = masks {
         p2law_prune::masks_io::write_masks(&tmp.join("masks.safetensors"), masks)?;
     }
-    let mut text = serde_json::to_string_pretty(record)?;
-    text.push('\n');
     let json = tmp.join("pruning.json");
-    p2law_law::atomic::write_atomic(&json, text.as_bytes())
+    p2law_formats::write_atomic(&json, record.to_json_pretty().as_bytes())
         .with_context(|| format!("writing {}", json.display()))?;
     out.commit(staged)
 }

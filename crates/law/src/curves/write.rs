@@ -31,7 +31,7 @@ pub fn write_curves_csv_with(
 ) -> Result<(), CurveError> {
     let bytes =
         curves_csv_bytes(curves, extra).map_err(|source| CurveError::Write { path: path.into(), source })?;
-    crate::atomic::write_atomic(path, &bytes)
+    p2law_formats::write_atomic(path, &bytes)
         .map_err(|source| CurveError::Write { path: path.into(), source })
 }
 

@@ -39,7 +39,6 @@ mod lbfgs;
 mod lm;
 #[cfg(feature = "bench")]
 mod lm_crate;
-pub(crate) mod rng;
 mod start;
 mod varpro;
 

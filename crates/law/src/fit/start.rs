@@ -10,8 +10,8 @@
 //! of `G` are the exact Jacobian columns (the law is affine in them) and `c = pred - G θ_lin`.
 
 use nalgebra::{DMatrix, DVector};
+use p2law_formats::SplitMix64;
 
-use super::rng::Rng;
 use crate::expr::batch::{Batch, Workspace};
 use crate::laws::{Bound, Law};
 
@@ -48,7 +48,7 @@ pub(crate) fn grid(law: &Law, linear: &[bool], starts: usize, seed: u64) -> Vec<
         }
         out.push(x);
     }
-    let mut rng = Rng::new(seed);
+    let mut rng = SplitMix64::new(seed);
     while m > 0 && out.len() < starts {
         let mut x = centre.clone();
         for &i in &nonlinear {

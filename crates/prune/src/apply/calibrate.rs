@@ -122,18 +122,12 @@ pub fn sample_offsets(stream_len: usize, samples: usize, seq_len: usize, seed: u
         )));
     }
     // Partial Fisher-Yates over the slot indices with SplitMix64: the first `samples` entries are a
-    // uniform draw without replacement.
-    let mut state = seed;
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
+    // uniform draw without replacement. (A plain modulo, not `below`: the windows are pinned by
+    // scripts/prune_model_reference.py.)
+    let mut rng = p2law_formats::SplitMix64::new(seed);
     let mut slot: Vec<usize> = (0..slots).collect();
     for i in 0..samples {
-        let j = i + (next() % (slots - i) as u64) as usize;
+        let j = i + (rng.next_u64() % (slots - i) as u64) as usize;
         slot.swap(i, j);
     }
     let mut starts: Vec<usize> = slot[..samples].iter().map(|s| s * seq_len).collect();

@@ -55,6 +55,10 @@ impl Default for ReportOptions {
 /// Everything the report says; `report.json` is this, serialised.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// [`p2law_formats::REPORT`]'s tag.
+    pub format: String,
+    /// The p2law that wrote the report.
+    pub p2law_version: String,
     pub inputs: Inputs,
     pub laws: Vec<String>,
     pub starts: usize,
@@ -121,6 +125,8 @@ pub fn generate(source: &Path, out_dir: &Path, opts: &ReportOptions) -> Result<R
     let regime = regime::check(&inputs.curves, &inputs.unpruned_curves, &fits, &inputs.twins);
 
     let mut report = Report {
+        format: p2law_formats::REPORT.tag(),
+        p2law_version: p2law_formats::P2LAW_VERSION.into(),
         laws: laws.iter().map(|l| l.name.clone()).collect(),
         starts: fit_opts.starts,
         seed: opts.seed,
@@ -138,7 +144,7 @@ pub fn generate(source: &Path, out_dir: &Path, opts: &ReportOptions) -> Result<R
 
     let write = |name: &str, bytes: &[u8]| {
         let path = out_dir.join(name);
-        p2law_law::atomic::write_atomic(&path, bytes).map_err(|source| BuildError::Write { path, source })
+        p2law_formats::write_atomic(&path, bytes).map_err(|source| BuildError::Write { path, source })
     };
     write("report.json", report_json(&report).as_bytes())?;
     write("report.md", markdown::render(&report).as_bytes())?;

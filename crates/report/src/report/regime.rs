@@ -62,7 +62,7 @@ struct TwinsFile {
 pub fn write_twins(dir: &Path, twins: &[Twin]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let text = serde_json::to_string_pretty(&TwinsFile { twins: twins.to_vec() }).expect("twins serialise");
-    p2law_law::atomic::write_atomic(&dir.join(TWINS_FILE), (text + "\n").as_bytes())
+    p2law_formats::write_atomic(&dir.join(TWINS_FILE), (text + "\n").as_bytes())
 }
 
 /// Reads a twins file; `Err` holds the reason it cannot be read.

@@ -150,7 +150,7 @@ impl Sweep<'_> {
         t.insert("data".into(), data.into());
         let path = self.dir("configs").join(format!("{name}.toml"));
         std::fs::create_dir_all(self.dir("configs"))?;
-        p2law_law::atomic::write_atomic(&path, toml::to_string(&t)?.as_bytes())
+        p2law_formats::write_atomic(&path, toml::to_string(&t)?.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
         let cfg = FileConfig::load(&path).with_context(|| format!("generated config {}", path.display()))?;
         let resume = out.join("run.toml").is_file();
@@ -201,11 +201,7 @@ impl Sweep<'_> {
                 };
                 self.say(&format!("writing the unpruned control {}", unit.run));
                 let record = super::prune::control(&args).with_context(|| format!("control {}", unit.run))?;
-                self.say(&format!(
-                    "control {}: l0 {:.4}",
-                    unit.run,
-                    record["l0"].as_f64().unwrap_or(f64::NAN)
-                ));
+                self.say(&format!("control {}: l0 {:.4}", unit.run, record.l0.unwrap_or(f64::NAN)));
                 Ok(Ran::Work { resumed: false })
             }
             Kind::Posttrain => {
@@ -259,9 +255,9 @@ impl Sweep<'_> {
             Ok(record) => {
                 self.say(&format!(
                     "pruned {run}: rho {:.4}, loss {:.4} → {:.4}",
-                    record["rho"].as_f64().unwrap_or(f64::NAN),
-                    record["l0"].as_f64().unwrap_or(f64::NAN),
-                    record["loss_pruned"].as_f64().unwrap_or(f64::NAN)
+                    record.rho,
+                    record.l0.unwrap_or(f64::NAN),
+                    record.loss_pruned.unwrap_or(f64::NAN)
                 ));
                 Ok(Ran::Work { resumed: false })
             }
@@ -271,7 +267,7 @@ impl Sweep<'_> {
                 self.say(&format!("skipping {run}: {e:#}"));
                 let marker = self.plan.unreachable_marker(run);
                 std::fs::create_dir_all(self.dir("pruned"))?;
-                p2law_law::atomic::write_atomic(&marker, format!("{e:#}\n").as_bytes())
+                p2law_formats::write_atomic(&marker, format!("{e:#}\n").as_bytes())
                     .with_context(|| format!("writing {}", marker.display()))?;
                 Ok(Ran::Unreachable)
             }
@@ -463,7 +459,7 @@ impl Journal {
     }
 
     fn write(&self) -> anyhow::Result<()> {
-        p2law_law::atomic::write_atomic(&self.path, format!("{}\n", self.record).as_bytes())
+        p2law_formats::write_atomic(&self.path, format!("{}\n", self.record).as_bytes())
             .with_context(|| format!("writing {}", self.path.display()))
     }
 }

@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde_json::{json, Value};
 
 use super::claim;
@@ -376,11 +375,7 @@ impl Plan {
 
 /// The achieved ρ a pruned model's `pruning.json` records.
 pub fn achieved_rho(pruned: &Path) -> anyhow::Result<f64> {
-    let path = pruned.join("pruning.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let json: Value =
-        serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))?;
-    json["rho"].as_f64().with_context(|| format!("{}: `rho` is missing or not a number", path.display()))
+    Ok(p2law_formats::PruningRecord::read(&pruned.join("pruning.json"))?.rho)
 }
 
 #[cfg(test)]

@@ -129,14 +129,14 @@ pub fn submit(recipe: &Recipe, plan: &Plan, opts: &Options) -> anyhow::Result<()
     let mut paths = Vec::new();
     for (l, units) in levels.iter().enumerate() {
         let path = dir.join(format!("level{l}.sbatch"));
-        p2law_law::atomic::write_atomic(&path, script(recipe, opts, &exe, &dir, l, units).as_bytes())
+        p2law_formats::write_atomic(&path, script(recipe, opts, &exe, &dir, l, units).as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
         let dep = if l == 0 { String::new() } else { format!("--dependency=afterok:$job{} ", l - 1) };
         submit_sh += &format!("job{l}=$(sbatch --parsable {dep}level{l}.sbatch | cut -d';' -f1)\necho \"level {l}: job $job{l}\"\n");
         paths.push(path);
     }
     let submit_path = dir.join("submit.sh");
-    p2law_law::atomic::write_atomic(&submit_path, submit_sh.as_bytes())
+    p2law_formats::write_atomic(&submit_path, submit_sh.as_bytes())
         .with_context(|| format!("writing {}", submit_path.display()))?;
     let summary: Vec<String> =
         levels.iter().enumerate().map(|(l, u)| format!("level {l}: {} unit(s)", u.len())).collect();
@@ -194,7 +194,7 @@ pub fn submit(recipe: &Recipe, plan: &Plan, opts: &Options) -> anyhow::Result<()
     }
     let record = serde_json::json!({"dir": dir, "jobs": jobs, "levels": levels});
     let path = dir.join("jobs.json");
-    p2law_law::atomic::write_atomic(&path, format!("{record}\n").as_bytes())
+    p2law_formats::write_atomic(&path, format!("{record}\n").as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     println!("{}", jobs.join(" "));
     Ok(())
