@@ -230,6 +230,13 @@ def main(model_dir, pruned_dir):
             total = sum(v.size for v in masks.values())
             out["mask_agreement"] = same / total
             out["layers"] = len(masks)
+            # By decoder layer: where disagreement starts shows whether it grows from near-ties downstream.
+            by_layer = {}
+            for k, v in masks.items():
+                i = int(k.split(".")[2])
+                e, t = by_layer.get(i, (0, 0))
+                by_layer[i] = (e + int((ours[k] == v).sum()), t + v.size)
+            out["mask_agreement_by_layer"] = [round(by_layer[i][0] / by_layer[i][1], 6) for i in sorted(by_layer)]
             if weights:
                 pruned = load_file(str(pathlib.Path(pruned_dir) / "model.safetensors"))
                 out["weight_max_rel_diff"] = max(

@@ -22,7 +22,7 @@ python="$(scripts/venv.sh model | tail -n1)"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 echo "SmolLM2-135M, $samples × $seq_len calibration tokens, $(nproc) cores"
-printf '%-24s%10s%10s%8s%12s%12s%8s%10s%12s\n' case "p2law s" "torch s" ratio "p2law MiB" "torch MiB" ratio "masks =" "weights Δ"
+printf '%-24s%10s%10s%8s%12s%12s%8s%10s%8s%12s\n' case "p2law s" "torch s" ratio "p2law MiB" "torch MiB" ratio "masks =" "from" "weights Δ"
 for c in "${cases[@]}"; do
   method="${c%%:*}" criterion="${c##*:}"
   rate=()
@@ -37,9 +37,13 @@ import json, sys
 c, a, b = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 ours, theirs = a["prune_seconds"], b["reference_seconds"]
 delta = b.get("weight_max_rel_diff")
+first = next((i for i, v in enumerate(b["mask_agreement_by_layer"]) if v < 1), None)
 print(f"{c:24}{ours:10.1f}{theirs:10.1f}{ours / theirs:8.2f}{a['peak_rss_mib']:12d}{b['peak_rss_mib']:12d}"
-      f"{a['peak_rss_mib'] / b['peak_rss_mib']:8.2f}{b['mask_agreement']:10.5f}"
+      f"{a['peak_rss_mib'] / b['peak_rss_mib']:8.2f}{b['mask_agreement']:10.5f}{'-' if first is None else first:>8}"
       f"{'' if delta is None else f'{delta:12.1e}'}")
+print("   by layer: " + " ".join(f"{v:.4f}" for v in b["mask_agreement_by_layer"]), file=sys.stderr)
 PY
 done
-echo "ratio = p2law / reference; masks = = fraction of mask entries equal; weights Δ = largest relative difference"
+echo "ratio = p2law / reference; masks = = fraction of mask entries equal; from = first decoder layer where"
+echo "they differ (agreement by layer on stderr); weights Δ = largest difference of a pruned weight matrix,"
+echo "relative to its largest entry"

@@ -263,7 +263,7 @@ impl Sweep<'_> {
             }
             // A rate the model's granularity cannot reach (e.g. depth 0.15 of a 2-layer model) is a
             // hole in the grid, not a failure of the sweep: the marker makes it a done unit.
-            Err(e) if format!("{e:#}").contains("unreachable") => {
+            Err(e) if is_unreachable(&e) => {
                 self.say(&format!("skipping {run}: {e:#}"));
                 let marker = self.plan.unreachable_marker(run);
                 std::fs::create_dir_all(self.dir("pruned"))?;
@@ -599,6 +599,11 @@ fn run_one(sweep: &Sweep, id: &str, wait: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether `e` says the pruning rate is one the model's granularity cannot reach.
+fn is_unreachable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| matches!(c.downcast_ref(), Some(p2law_prune::PruneError::RateUnreachable { .. })))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -606,5 +611,16 @@ mod tests {
     #[test]
     fn rate_tags_keep_the_rate_readable() {
         assert_eq!(plan::rate_tag(0.25), "r0.25");
+    }
+
+    /// The typed error, wrapped in context as `prune::execute` returns it, not a message that mentions it.
+    #[test]
+    fn only_the_unreachable_rate_error_is_unreachable() {
+        let typed = p2law_prune::PruneError::RateUnreachable { rate: 0.15, reason: "2 layers".into() };
+        assert!(is_unreachable(&anyhow::Error::new(typed).context("pruning m-depth-r0.15")));
+        assert!(!is_unreachable(&anyhow::anyhow!("the host is unreachable")));
+        let other =
+            p2law_prune::PruneError::InvalidPattern { pattern: "unreachable".into(), reason: "x".into() };
+        assert!(!is_unreachable(&anyhow::Error::new(other)));
     }
 }

@@ -183,7 +183,11 @@ impl Recipe {
 
     /// Resolves a `[pretrain]` or `[posttrain]` section as `p2law train` will when the sweep hands it over
     /// (with a stand-in run name, model and output), so its values are checked before any work starts.
-    fn dry_resolve(&self, section: &str, sections: &toml::Table) -> anyhow::Result<p2law_train::config::RunConfig> {
+    fn dry_resolve(
+        &self,
+        section: &str,
+        sections: &toml::Table,
+    ) -> anyhow::Result<p2law_train::config::RunConfig> {
         let mut t = sections.clone();
         t.insert("name".into(), "check".into());
         t.insert("out".into(), "check".into());
