@@ -15,7 +15,8 @@ text="$("$here/fetch_text.sh" moby-dick | tail -n1)"
 python="$("$here/venv.sh" model | tail -n1)"
 out="$cache/smollm2-hf"
 cd "$here/.."
-cargo run --profile "$profile" -q -p p2law -- convert --gguf "$gguf" -o "$out" --json
+# `convert` refuses an existing directory: convert once, then reuse it.
+[ -f "$out/model.safetensors" ] || cargo run --profile "$profile" -q -p p2law -- convert --gguf "$gguf" -o "$out" --json
 echo "p2law eval:"
 cargo run --profile "$profile" -q -p p2law -- eval --model "$out" --data "$text" --context "$context" --max-tokens "$max_tokens" --json
 echo "transformers:"

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Training-step speed and loss parity: p2law-train vs PyTorch eager (CPU, f32), same machine, same model.
-#   bench/train_vs_torch/run.sh [STEPS_A=50] [STEPS_B=50] [ROUNDS=3]
+#   bench/train_vs_torch/run.sh [STEPS_A=50] [STEPS_B=50] [ROUNDS=3] [STEPS_S=0]
 #   P2LAW_TORCH_COMPILE=1 bench/train_vs_torch/run.sh …   (PyTorch side under torch.compile)
 # Two Llama configs, vocabulary 4096, sequences of 256, 16 sequences (4096 tokens) per step:
 #   A = d_model 128, 4 layers, 4 heads, FFN 352;   B = d_model 256, 6 layers, 8 heads, FFN 704.
+# S (real shape, only with STEPS_S > 0): SmolLM2-135M itself (d_model 576, 30 layers, vocabulary 49,152,
+# scripts/smollm2_prepare.sh), post-trained on its `posttrain` split, 4 sequences of 256 (1024 tokens) per step.
+# A config with 0 steps is skipped. Each side runs under bench/measure.py, which records its peak RSS.
 # For each, crates/train/examples/train_bench.rs opens the run like `p2law train`, writes the starting
 # weights (HF directory) and every micro-batch, then trains, timing each optimizer step (forward, backward,
 # clipping, AdamW; evaluation and checkpoints only at the end, outside the timed steps). torch_side.py loads
@@ -19,6 +22,7 @@ root="$(cd "$here/../.." && pwd)"
 steps_a="${1:-50}"
 steps_b="${2:-50}"
 rounds="${3:-3}"
+steps_s="${4:-0}"
 data="${P2LAW_DATA:-$root/data/corpus}"
 out="${P2LAW_BENCH_OUT:-$root/target/bench/train_vs_torch}"
 [ -f "$data/manifest.json" ] || { echo "no token shards in $data: run \`p2law data build\` or set P2LAW_DATA" >&2; exit 2; }
@@ -79,16 +83,61 @@ TOML
   echo "$dir"
 }
 
-for spec in "A 128 4 4 352 $steps_a" "B 256 6 8 704 $steps_b"; do
+# config_s STEPS: SmolLM2-135M from its converted directory.
+config_s() {
+  local dir="$out/S" tokens=$(( $1 * 1024 ))
+  "$root/scripts/smollm2_prepare.sh" "$CARGO_TARGET_DIR/release/p2law" >&2
+  rm -rf "$dir" && mkdir -p "$dir"
+  cat > "$dir/RUN.toml" <<TOML
+name = "bench-S"
+out = "run"
+seed = 1
+
+[model]
+hf_dir = "$root/data/smollm2-hf"
+
+[data]
+dir = "$root/data/smollm2"
+train_split = "posttrain"
+heldout_split = "heldout"
+
+[train]
+tokens = $tokens
+batch_tokens = 1024
+seq_len = 256
+micro_batch = 4
+lr = 1e-4
+warmup_tokens = 2048
+schedule = "cosine"
+weight_decay = 0.1
+beta2 = 0.95
+grad_clip = 1.0
+
+[eval]
+every_tokens = $tokens
+tokens = 1024
+
+[checkpoint]
+every_tokens = $tokens
+keep = 1
+TOML
+  echo "$dir"
+}
+
+[ "$steps_s" = 0 ] || (cd "$root" && cargo build --release --quiet -p p2law)
+for spec in "A 128 4 4 352 $steps_a" "B 256 6 8 704 $steps_b" "S $steps_s"; do
   set -- $spec
-  dir="$(config "$@")"
+  [ "${!#}" != 0 ] || continue
+  if [ "$1" = S ]; then dir="$(config_s "$2")"; else dir="$(config "$@")"; fi
   for round in $(seq 1 "$rounds"); do
     rm -rf "$dir/run" "$dir/bench"
     echo "== $1 round $round: ours (crates/train/examples/train_bench.rs)" >&2
-    "$CARGO_TARGET_DIR/release/examples/train_bench" "$dir/RUN.toml" "$dir/bench"
+    python3 "$here/../measure.py" ours --out /dev/null -- \
+      "$CARGO_TARGET_DIR/release/examples/train_bench" "$dir/RUN.toml" "$dir/bench" > "$dir/ours-mem.$round.json"
     cp "$dir/bench/steps.json" "$dir/ours.$round.json"
     echo "== $1 round $round: PyTorch (bench/train_vs_torch/torch_side.py)" >&2
-    "$python" "$here/torch_side.py" "$dir/bench" $compile > "$dir/torch.$round.json"
+    python3 "$here/../measure.py" torch --out "$dir/torch.$round.json" -- \
+      "$python" "$here/torch_side.py" "$dir/bench" $compile > "$dir/torch-mem.$round.json"
   done
 done
 
@@ -96,7 +145,10 @@ done
 import json, statistics, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
 WARMUP = 3
-for name, desc in [("A", "d128 L4 H4 FFN352"), ("B", "d256 L6 H8 FFN704")]:
+import os
+for name, desc in [("A", "d128 L4 H4 FFN352"), ("B", "d256 L6 H8 FFN704"), ("S", "SmolLM2-135M, V 49152")]:
+    if not os.path.exists(f"{out}/{name}/ours.{rounds}.json"):
+        continue
     ours = [json.load(open(f"{out}/{name}/ours.{k}.json")) for k in range(1, rounds + 1)]
     torch = [json.load(open(f"{out}/{name}/torch.{k}.json")) for k in range(1, rounds + 1)]
     tok = ours[0]["batch_tokens"]
@@ -116,4 +168,8 @@ for name, desc in [("A", "d128 L4 H4 FFN352"), ("B", "d256 L6 H8 FFN704")]:
           f"last  ours {r['steps'][-1]['loss']:.6f}  torch {t['steps'][-1]['loss']:.6f}")
     print(f"   max |loss ours - torch| over {len(diffs)} steps: {diffs[worst]:.3e} (step {worst + 1});  "
           f"first 10 steps: {max(diffs[:10]):.3e}")
+    rss = [max(json.load(open(f"{out}/{name}/{side}-mem.{k}.json"))["peak_rss_mib"] for k in range(1, rounds + 1))
+           for side in ("ours", "torch")]
+    print(f"   peak RSS  ours {rss[0]:6d} MiB   torch {rss[1]:6d} MiB   ratio ours/torch {rss[0] / rss[1]:.2f} "
+          "(whole process: setup, batches written, training)")
 PY
