@@ -33,17 +33,51 @@ python="$("$root/scripts/venv.sh" model | tail -n 1)"
 compile=""
 [ "${P2LAW_TORCH_COMPILE:-0}" = 0 ] || compile="--compile"
 
-# config NAME HIDDEN LAYERS HEADS FFN STEPS
-config() {
-  local dir="$out/$1" tokens=$(( $6 * 4096 ))
-  rm -rf "$dir" && mkdir -p "$dir"
-  cat > "$dir/RUN.toml" <<TOML
-name = "bench-$1"
+# run_toml DIR NAME MODEL_SECTION DATA TRAIN_SPLIT STEPS STEP_TOKENS MICRO_BATCH LR WARMUP_TOKENS: the RUN.toml
+# every config shares (sequences of 256, cosine schedule, AdamW β2 0.95, decay 0.1, clipping at 1; one
+# evaluation and one checkpoint, both after the last step), with the model section given whole.
+run_toml() {
+  local tokens=$(( $6 * $7 ))
+  rm -rf "$1" && mkdir -p "$1"
+  cat > "$1/RUN.toml" <<TOML
+name = "bench-$2"
 out = "run"
 seed = 1
 
-[model.arch]
-architectures = ["LlamaForCausalLM"]
+$3
+
+[data]
+dir = "$4"
+train_split = "$5"
+heldout_split = "heldout"
+
+[train]
+tokens = $tokens
+batch_tokens = $7
+seq_len = 256
+micro_batch = $8
+lr = $9
+warmup_tokens = ${10}
+schedule = "cosine"
+weight_decay = 0.1
+beta2 = 0.95
+grad_clip = 1.0
+
+[eval]
+every_tokens = $tokens
+tokens = $7
+
+[checkpoint]
+every_tokens = $tokens
+keep = 1
+TOML
+  echo "$1"
+}
+
+# config NAME HIDDEN LAYERS HEADS FFN STEPS
+config() {
+  local arch="[model.arch]
+architectures = [\"LlamaForCausalLM\"]
 vocab_size = 4096
 hidden_size = $2
 intermediate_size = $5
@@ -53,75 +87,15 @@ num_key_value_heads = $4
 max_position_embeddings = 256
 rms_norm_eps = 1e-5
 rope_theta = 10000.0
-tie_word_embeddings = false
-
-[data]
-dir = "$data"
-train_split = "pretrain"
-heldout_split = "heldout"
-
-[train]
-tokens = $tokens
-batch_tokens = 4096
-seq_len = 256
-micro_batch = 16
-lr = 1e-3
-warmup_tokens = 8192
-schedule = "cosine"
-weight_decay = 0.1
-beta2 = 0.95
-grad_clip = 1.0
-
-[eval]
-every_tokens = $tokens
-tokens = 4096
-
-[checkpoint]
-every_tokens = $tokens
-keep = 1
-TOML
-  echo "$dir"
+tie_word_embeddings = false"
+  run_toml "$out/$1" "$1" "$arch" "$data" pretrain "$6" 4096 16 1e-3 8192
 }
 
 # config_s STEPS: SmolLM2-135M from its converted directory.
 config_s() {
-  local dir="$out/S" tokens=$(( $1 * 1024 ))
   "$root/scripts/smollm2_prepare.sh" "$CARGO_TARGET_DIR/release/p2law" >&2
-  rm -rf "$dir" && mkdir -p "$dir"
-  cat > "$dir/RUN.toml" <<TOML
-name = "bench-S"
-out = "run"
-seed = 1
-
-[model]
-hf_dir = "$root/data/smollm2-hf"
-
-[data]
-dir = "$root/data/smollm2"
-train_split = "posttrain"
-heldout_split = "heldout"
-
-[train]
-tokens = $tokens
-batch_tokens = 1024
-seq_len = 256
-micro_batch = 4
-lr = 1e-4
-warmup_tokens = 2048
-schedule = "cosine"
-weight_decay = 0.1
-beta2 = 0.95
-grad_clip = 1.0
-
-[eval]
-every_tokens = $tokens
-tokens = 1024
-
-[checkpoint]
-every_tokens = $tokens
-keep = 1
-TOML
-  echo "$dir"
+  run_toml "$out/S" S "[model]
+hf_dir = \"$root/data/smollm2-hf\"" "$root/data/smollm2" posttrain "$1" 1024 4 1e-4 2048
 }
 
 [ "$steps_s" = 0 ] || (cd "$root" && cargo build --release --quiet -p p2law)
