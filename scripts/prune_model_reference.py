@@ -3,7 +3,7 @@
 N:M), in PyTorch with transformers, on the same calibration windows a `p2law prune` run used (read from its
 pruning.json).
 
-    python scripts/prune_model_reference.py MODEL_DIR PRUNED_DIR
+    python scripts/prune_model_reference.py MODEL_DIR PRUNED_DIR [--follow-ours]
 
 Written from the papers (ShortGPT's Block Influence; Wanda, Sun et al. 2023; SparseGPT, Frantar & Alistarh
 2023, Algorithm 1), not from their code. The sparse methods go layer by layer as in the papers: the
@@ -14,6 +14,11 @@ follow p2law so masks can be compared: Wanda unstructured compares each output r
 floor(rate * cols) entries per row; SparseGPT uses blocks of 128 columns, dampening 0.01 * mean(diag H), and
 prunes floor(rate * rows * 128) entries of each block's OBS scores w^2 / [H^-1]_jj^2 (rate: pruning.json's
 `details.layer_rate`); N:M groups lose their m-n lowest scores; every tie goes to the lower index.
+
+With --follow-ours the states go on through p2law's pruned layer instead (its weights read from PRUNED_DIR),
+so every layer is pruned from (nearly) the inputs p2law saw there, a difference of forward-pass rounding only:
+mask agreement per layer then measures the two implementations of the algorithm on the same data, instead of
+how far one flipped mask upstream carries downstream.
 
 Prints JSON: wall time of the scoring/pruning (model loading and evaluation excluded, as in pruning.json's
 prune_seconds), and agreement with p2law's result (Block Influence max |diff| and removed layers; the fraction
@@ -50,7 +55,7 @@ def sample_offsets(stream_len, samples, seq_len, seed):
 
 def read_windows(shard, cal):
     raw = pathlib.Path(shard).read_bytes()
-    # 128-byte header (crates/data/src/shard.rs): bytes per token u32 at 12, token count u64 at 16.
+    # 128-byte header (crates/formats/src/shard.rs): bytes per token u32 at 12, token count u64 at 16.
     bpt = struct.unpack_from("<I", raw, 12)[0]
     tokens = struct.unpack_from("<Q", raw, 16)[0]
     ids = np.frombuffer(raw, dtype={2: np.uint16, 4: np.uint32}[bpt], offset=128, count=tokens)
@@ -165,8 +170,9 @@ def sparsegpt(w, gram, sparsity, block=128, damp=0.01):
     return keep, W
 
 
-def sequential(model, xs, kwargs, chosen, criterion, sparsity):
-    """Prunes the chosen linear layers layer by layer; returns keep masks and (SparseGPT) updated weights."""
+def sequential(model, xs, kwargs, chosen, criterion, sparsity, follow=None):
+    """Prunes the chosen linear layers layer by layer; returns keep masks and (SparseGPT) updated weights.
+    `follow`: p2law's pruned weights by name, put in place of this script's before the states move on."""
     masks, weights = {}, {}
     for i, layer in enumerate(model.model.layers):
         names = {l: f"model.layers.{i}.{l}.weight" for l in LINEARS}
@@ -192,11 +198,13 @@ def sequential(model, xs, kwargs, chosen, criterion, sparsity):
             masks[names[l]] = keep.numpy().astype(np.uint8)
             if new is not None:
                 weights[names[l]] = w.clone()
+            if follow is not None:
+                w.copy_(torch.from_numpy(follow[names[l]]).to(w.dtype))
         xs = [run_layer(layer, x, kwargs) for x in xs]
     return masks, weights
 
 
-def main(model_dir, pruned_dir):
+def main(model_dir, pruned_dir, *flags):
     record = json.loads((pathlib.Path(pruned_dir) / "pruning.json").read_text())
     cal = record["calibration"]
     torch.set_num_threads(torch.get_num_threads())
@@ -223,7 +231,11 @@ def main(model_dir, pruned_dir):
             else:
                 sparsity = float(details["layer_rate"])
                 chosen = {f"model.layers.{i}.{l}.weight" for i in range(len(model.model.layers)) for l in LINEARS}
-            masks, weights = sequential(model, xs, kwargs, chosen, record["criterion"], sparsity)
+            follow = None
+            if "--follow-ours" in flags:
+                follow = load_file(str(pathlib.Path(pruned_dir) / "model.safetensors"))
+                out["inputs"] = "p2law's pruned layers (--follow-ours)"
+            masks, weights = sequential(model, xs, kwargs, chosen, record["criterion"], sparsity, follow)
             out["reference_seconds"] = time.perf_counter() - start
             ours = load_file(str(pathlib.Path(pruned_dir) / "masks.safetensors"))
             same = sum(int((ours[k] == v).sum()) for k, v in masks.items())
@@ -249,4 +261,4 @@ def main(model_dir, pruned_dir):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:])

@@ -5,7 +5,10 @@
 # both sides), each whole process's peak RSS, and the agreement of masks and (SparseGPT) pruned weights.
 #   bench/prune_vs_torch/run.sh [SAMPLES] [SEQ_LEN] [CASES...]
 # Defaults: 32 sequences of 512 tokens; cases unstructured:wanda unstructured:sparsegpt nm:wanda nm:sparsegpt
-# (unstructured at rate 0.5). Run on an idle machine: both sides use every core.
+# (unstructured at rate 0.5). Run on an idle machine: both sides use every core. P2LAW_FOLLOW=1 runs the
+# reference with --follow-ours (each layer pruned from the states of p2law's pruned layers before it): the
+# mask agreement of the algorithms on the same inputs, not of two whole runs (its time includes reading
+# p2law's weights).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/../.."
@@ -31,7 +34,7 @@ for c in "${cases[@]}"; do
   a="$(python3 "$here/../measure.py" p2law -- "$p2law" prune --model data/smollm2-hf --method "$method" \
     --criterion "$criterion" "${rate[@]}" --calib data/smollm2/calib.bin --samples "$samples" --seq-len "$seq_len" \
     --eval-tokens 4096 -o "$dir" --json --quiet)"
-  b="$(python3 "$here/../measure.py" torch -- "$python" scripts/prune_model_reference.py data/smollm2-hf "$dir" 2>/dev/null)"
+  b="$(python3 "$here/../measure.py" torch -- "$python" scripts/prune_model_reference.py data/smollm2-hf "$dir" ${P2LAW_FOLLOW:+--follow-ours} 2>/dev/null)"
   python3 - "$c" "$a" "$b" <<'PY'
 import json, sys
 c, a, b = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])

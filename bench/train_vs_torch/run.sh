@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Training-step speed and loss parity: p2law-train vs PyTorch eager (CPU, f32), same machine, same model.
-#   bench/train_vs_torch/run.sh [STEPS_A=50] [STEPS_B=50] [ROUNDS=3] [STEPS_S=0]
+#   bench/train_vs_torch/run.sh [STEPS_A=50] [STEPS_B=50] [ROUNDS=3] [STEPS_S=0] [STEPS_P=0]
 #   P2LAW_TORCH_COMPILE=1 bench/train_vs_torch/run.sh …   (PyTorch side under torch.compile)
 # Two Llama configs, vocabulary 4096, sequences of 256, 16 sequences (4096 tokens) per step:
 #   A = d_model 128, 4 layers, 4 heads, FFN 352;   B = d_model 256, 6 layers, 8 heads, FFN 704.
 # S (real shape, only with STEPS_S > 0): SmolLM2-135M itself (d_model 576, 30 layers, vocabulary 49,152,
 # scripts/smollm2_prepare.sh), post-trained on its `posttrain` split, 4 sequences of 256 (1024 tokens) per step.
+# P (only with STEPS_P > 0): the same after `p2law prune --method depth --rate 0.25` (Block Influence on 16
+# calibration windows of 256 tokens: 8 of 30 layers removed, rho 0.267), post-trained like S: what a user of
+# the law runs.
 # A config with 0 steps is skipped. Each side runs under bench/measure.py, which records its peak RSS.
 # For each, crates/train/examples/train_bench.rs opens the run like `p2law train`, writes the starting
 # weights (HF directory) and every micro-batch, then trains, timing each optimizer step (forward, backward,
@@ -23,6 +26,7 @@ steps_a="${1:-50}"
 steps_b="${2:-50}"
 rounds="${3:-3}"
 steps_s="${4:-0}"
+steps_p="${5:-0}"
 data="${P2LAW_DATA:-$root/data/corpus}"
 out="${P2LAW_BENCH_OUT:-$root/target/bench/train_vs_torch}"
 [ -f "$data/manifest.json" ] || { echo "no token shards in $data: run \`p2law data build\` or set P2LAW_DATA" >&2; exit 2; }
@@ -98,11 +102,26 @@ config_s() {
 hf_dir = \"$root/data/smollm2-hf\"" "$root/data/smollm2" posttrain "$1" 1024 4 1e-4 2048
 }
 
-[ "$steps_s" = 0 ] || (cd "$root" && cargo build --release --quiet -p p2law)
-for spec in "A 128 4 4 352 $steps_a" "B 256 6 8 704 $steps_b" "S $steps_s"; do
+# config_p STEPS: SmolLM2-135M depth-pruned at rate 0.25 (pruned once, kept in $out/P-pruned).
+config_p() {
+  "$root/scripts/smollm2_prepare.sh" "$CARGO_TARGET_DIR/release/p2law" >&2
+  local pruned="$out/P-pruned"  # beside P: run_toml empties P
+  [ -f "$pruned/pruning.json" ] || "$CARGO_TARGET_DIR/release/p2law" prune --model "$root/data/smollm2-hf" \
+    --method depth --rate 0.25 --calib "$root/data/smollm2/calib.bin" --samples 16 --seq-len 256 \
+    --eval-tokens 4096 -o "$pruned" --quiet --json >&2
+  run_toml "$out/P" P "[model]
+hf_dir = \"$pruned\"" "$root/data/smollm2" posttrain "$1" 1024 4 1e-4 2048
+}
+
+[ "$steps_s$steps_p" = 00 ] || (cd "$root" && cargo build --release --quiet -p p2law)
+for spec in "A 128 4 4 352 $steps_a" "B 256 6 8 704 $steps_b" "S $steps_s" "P $steps_p"; do
   set -- $spec
   [ "${!#}" != 0 ] || continue
-  if [ "$1" = S ]; then dir="$(config_s "$2")"; else dir="$(config "$@")"; fi
+  case "$1" in
+    S) dir="$(config_s "$2")" ;;
+    P) dir="$(config_p "$2")" ;;
+    *) dir="$(config "$@")" ;;
+  esac
   for round in $(seq 1 "$rounds"); do
     rm -rf "$dir/run" "$dir/bench"
     echo "== $1 round $round: ours (crates/train/examples/train_bench.rs)" >&2
@@ -120,7 +139,8 @@ import json, statistics, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
 WARMUP = 3
 import os
-for name, desc in [("A", "d128 L4 H4 FFN352"), ("B", "d256 L6 H8 FFN704"), ("S", "SmolLM2-135M, V 49152")]:
+for name, desc in [("A", "d128 L4 H4 FFN352"), ("B", "d256 L6 H8 FFN704"), ("S", "SmolLM2-135M, V 49152"),
+                   ("P", "SmolLM2-135M depth-pruned 0.25, V 49152")]:
     if not os.path.exists(f"{out}/{name}/ours.{rounds}.json"):
         continue
     ours = [json.load(open(f"{out}/{name}/ours.{k}.json")) for k in range(1, rounds + 1)]

@@ -4,7 +4,7 @@
 
 use p2law_fuzz::{fuzz, inputs, text_dict, toml_values};
 
-use crate::cmd::sweep::recipe::Recipe;
+use p2law_sweep::Recipe;
 
 #[test]
 fn fuzz_recipe() {
@@ -61,7 +61,7 @@ fn fuzz_recipe() {
             Ok(_) => true,
             Err(e) => {
                 // What `p2law sweep` prints: one line, whatever the recipe quotes.
-                let line = crate::error_line(&e, false);
+                let line = crate::error_line(&e.into(), false);
                 assert!(!line.contains('\n') && !line.is_empty(), "multi-line error: {line}");
                 false
             }

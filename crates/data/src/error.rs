@@ -52,6 +52,17 @@ pub enum DataError {
     Config(String),
 }
 
+/// A shard's errors are this crate's: the same messages, naming the file.
+impl From<p2law_formats::shard::ShardError> for DataError {
+    fn from(e: p2law_formats::shard::ShardError) -> DataError {
+        use p2law_formats::shard::ShardError;
+        match e {
+            ShardError::Io { path, error } => DataError::Io { path, error },
+            ShardError::Invalid { path, problem } => DataError::Shard { path, problem },
+        }
+    }
+}
+
 /// Shorthand for the crate's results.
 pub type Result<T, E = DataError> = std::result::Result<T, E>;
 

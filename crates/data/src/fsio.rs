@@ -2,23 +2,16 @@
 //!
 //! Writes go through [`p2law_formats::atomic`]: a temporary file in the destination's folder (created here
 //! if missing), renamed into place only when complete (after an fsync), so a crash or a Ctrl-C never leaves
-//! a half-written shard or manifest that a later run could mistake for a finished one. Errors name the path.
+//! a half-written manifest that a later run could mistake for a finished one (shards are written the same
+//! way by [`p2law_formats::shard::write_shard`]). Errors name the path.
 
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use p2law_formats::AtomicFile;
 use sha2::{Digest, Sha256};
 
 use crate::error::{DataError, Result};
-
-/// Starts streaming `dest` (its folder is created if needed); nothing appears at `dest` until
-/// [`AtomicFile::commit`], and a file dropped uncommitted is removed.
-pub fn create_atomic(dest: &Path) -> Result<AtomicFile> {
-    create_parent(dest)?;
-    AtomicFile::create(dest).map_err(DataError::io(dest))
-}
 
 /// Writes `bytes` to `path` atomically (its folder is created if needed).
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
@@ -70,14 +63,9 @@ mod tests {
     }
 
     #[test]
-    fn uncommitted_file_leaves_nothing_and_folders_are_created() {
+    fn folders_are_created() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("sub/x.bin");
-        {
-            let mut f = create_atomic(&dest).unwrap();
-            std::io::Write::write_all(&mut f, b"half").unwrap();
-        }
-        assert_eq!(std::fs::read_dir(dir.path().join("sub")).unwrap().count(), 0);
         write_atomic(&dest, b"whole").unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"whole");
         assert_eq!(sha256_file(&dest).unwrap(), sha256_hex(b"whole"));

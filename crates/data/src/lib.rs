@@ -8,7 +8,8 @@
 //!    seeded hash order and byte fractions.
 //! 3. [`tokenizer`]: an existing `tokenizer.json`, or a byte-level BPE trained on the pretrain split.
 //! 4. [`shard`]: one file of token ids per split (u16 when the vocabulary allows, else u32) behind a
-//!    128-byte header; read back memory-mapped with [`ShardReader`].
+//!    128-byte header; read back memory-mapped with [`ShardReader`]. The format and its reader live in
+//!    `p2law-formats` (pruning reads shards without this crate) and are re-exported here.
 //! 5. [`sampler`]: seeded random windows ([`Sampler`]) or in-order windows ([`Sequential`]) of
 //!    `seq_len + 1` tokens, as a [`Batch`].
 //! 6. [`manifest`]: `manifest.json`, the record of a built folder; [`pipeline::build`] runs 1–6 and does
@@ -32,13 +33,13 @@ pub mod manifest;
 pub mod pipeline;
 pub mod progress;
 pub mod sampler;
-pub mod shard;
 pub mod source;
 pub mod split;
 pub mod tokenizer;
 
 pub use error::{DataError, Result};
 pub use manifest::Manifest;
+pub use p2law_formats::shard;
 pub use sampler::{Batch, Sampler, Sequential};
 pub use shard::{ShardHeader, ShardReader};
 pub use split::{Fractions, Split};

@@ -143,7 +143,7 @@ pub fn tokenizer_beating(
         TokenizerSpec::Train(params) => {
             let bar = progress::spinner(show, "training BPE");
             let texts = prepared.texts(Split::Pretrain);
-            let tok = progress::Heartbeat::around("[data] training BPE", beat, || {
+            let tok = p2law_formats::heartbeat::around("[data] training BPE", beat, || {
                 tokenizer::train_bpe(texts.into_iter(), params)
             });
             bar.finish_and_clear();

@@ -1,4 +1,6 @@
-//! Progress bars for long steps (on stderr), or nothing when progress is off.
+//! Progress bars for long steps (on stderr), or nothing when progress is off; off a terminal, heartbeat
+//! lines instead ([`Heartbeat`] for byte counts, [`p2law_formats::heartbeat::around`] for a step with no
+//! measurable progress).
 
 use std::time::{Duration, Instant};
 
@@ -36,24 +38,6 @@ impl Heartbeat {
             total as f64 / 1e6,
             rate / 1e6
         );
-    }
-
-    /// Runs `work`, printing `LABEL: Ns elapsed` every period until it returns (the label carries its own
-    /// prefix, e.g. `[data] training BPE`).
-    pub fn around<T: Send>(label: &str, every: Option<Duration>, work: impl FnOnce() -> T + Send) -> T {
-        let Some(every) = every else { return work() };
-        let start = Instant::now();
-        std::thread::scope(|s| {
-            let (tx, rx) = std::sync::mpsc::channel::<()>();
-            s.spawn(move || {
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
-                    eprintln!("{label}: {:.0}s elapsed", start.elapsed().as_secs_f64());
-                }
-            });
-            let out = work();
-            drop(tx);
-            out
-        })
     }
 }
 

@@ -1,5 +1,5 @@
 //! The bottom crate of p2law: file formats and small utilities every stage shares, with no tensor
-//! dependency (serde, serde_json and thiserror only).
+//! dependency (serde, serde_json, thiserror and memmap2 only).
 //!
 //! - [`atomic`]: crash-safe writes (temporary file beside the target, fsync, rename, fsync the folder), as
 //!   whole byte strings ([`write_atomic`]), streamed ([`AtomicFile`]) or through a library that writes by
@@ -8,19 +8,26 @@
 //!   windows and the law's multi-start and bootstrap, fixed forever so a seed means the same numbers;
 //! - [`version`]: the `format` and `p2law_version` fields of the files p2law writes (and the run store's
 //!   `user_version`), and the policy for reading them ([`Format::check`]);
-//! - [`pruning`]: [`PruningRecord`], the `pruning.json` a pruned model directory carries.
+//! - [`pruning`]: [`PruningRecord`], the `pruning.json` a pruned model directory carries;
+//! - [`curve`]: the curve file's column names and [`CurveRun`], a run's constants in it;
+//! - [`shard`]: the token shard (`*.bin` of `p2law data build`), written and read memory-mapped;
+//! - [`heartbeat`]: a stderr line every period around a long step, for logs in files.
 //!
 //! The files themselves are described in `docs/spec/formats.md`.
 
 pub mod atomic;
+pub mod curve;
+pub mod heartbeat;
 pub mod pruning;
 pub mod rng;
+pub mod shard;
 pub mod version;
 
 use std::path::PathBuf;
 
 pub use atomic::{sync_dir, sync_file, write_atomic, write_atomic_with, AtomicFile};
-pub use pruning::{CalibrationSet, Count, EvalSlice, PruningRecord};
+pub use curve::CurveRun;
+pub use pruning::{CalibrationSet, Count, EvalSlice, PruningRecord, CONTROL_METHOD};
 pub use rng::SplitMix64;
 pub use version::{Format, FIT, P2LAW_VERSION, PRUNING, REPORT, RUN_STORE};
 

@@ -16,6 +16,10 @@ use serde_json::{Map, Value};
 use crate::version::PRUNING;
 use crate::FormatError;
 
+/// The `method` of an unpruned control's `pruning.json`: a sweep's base model written as is, `rho` 0, and
+/// post-trained like the pruned models (`p2law report` checks the regime with it).
+pub const CONTROL_METHOD: &str = "control";
+
 /// The contents of a `pruning.json`. Fields are `None` only in files from before they were written or
 /// made by hand; `p2law prune` writes them all, `calibration` and `target_rho` aside for an unpruned
 /// control.

@@ -50,22 +50,9 @@ impl Point {
     }
 }
 
-/// One run: a pruned model's post-training curve.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Run {
-    pub name: String,
-    pub n0: f64,
-    pub rho: f64,
-    pub l0: f64,
-    /// Pruning method, when the curve file names one (`method` column).
-    pub method: Option<String>,
-    /// Model or family labels, when given.
-    pub model: Option<String>,
-    pub family: Option<String>,
-    /// The rate the pruning aimed at (`rho_target` column), when given: whole layers or channels make the
-    /// achieved `rho` differ by model, so runs of one nominal rate are compared by this.
-    pub rho_target: Option<f64>,
-}
+/// One run: a pruned model's post-training curve, its constants as the curve file carries them (the one
+/// type of them, shared with training's curve writer).
+pub use p2law_formats::CurveRun as Run;
 
 /// A set of runs and their points. Points of a run need not be contiguous or sorted.
 #[derive(Debug, Clone, PartialEq, Default)]

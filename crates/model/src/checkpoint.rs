@@ -72,7 +72,7 @@ pub fn dtype_from_name(name: &str) -> Option<DType> {
 /// Loads `dir` into a model with parameters in `dtype` on `device`.
 pub fn load_hf_dir(dir: &Path, dtype: DType, device: &Device) -> Result<(Config, Model)> {
     let config = Config::from_file(&dir.join("config.json"))?;
-    let tensors = load_tensors(dir, device)?;
+    let tensors = read_tensors(dir, Some(dtype), device)?;
     let model = Model::from_tensors(&config, tensors, dtype, device)?;
     Ok((config, model))
 }
@@ -102,10 +102,16 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
 /// All tensors of `dir` by name, in their stored dtype. For a sharded directory, every tensor the index
 /// lists must be in the shard it names.
 pub fn load_tensors(dir: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    read_tensors(dir, None, device)
+}
+
+/// [`load_tensors`], each tensor converted to `dtype` (if given) as it is read, so a model loaded in a
+/// narrower dtype than its files never holds the whole file's tensors at once.
+fn read_tensors(dir: &Path, dtype: Option<DType>, device: &Device) -> Result<HashMap<String, Tensor>> {
     let index = dir.join(INDEX);
     if dir.join(SINGLE).is_file() || !index.is_file() {
         let files = weight_files(dir)?;
-        return safetensors_io::read(&files[0], device);
+        return safetensors_io::read(&files[0], dtype, device);
     }
     let weight_map = read_index(&index)?;
     let mut by_file: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -114,7 +120,7 @@ pub fn load_tensors(dir: &Path, device: &Device) -> Result<HashMap<String, Tenso
     }
     let mut out = HashMap::new();
     for (file, names) in by_file {
-        let mut shard = safetensors_io::read(&dir.join(file), device)?;
+        let mut shard = safetensors_io::read(&dir.join(file), dtype, device)?;
         for name in names {
             let t = shard.remove(name).ok_or_else(|| ModelError::Index {
                 path: index.clone(),

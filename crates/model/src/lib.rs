@@ -12,7 +12,8 @@
 //! - [`checkpoint`]: Hugging Face directories in and out (single or sharded safetensors, bf16/f16/f32).
 //! - [`gguf`]: llama.cpp GGUF → Hugging Face directory, with a `tokenizer.json` rebuilt from the vocabulary.
 //! - [`params`]: total and non-embedding parameter counts.
-//! - [`staging`]: output folders built under a locked temporary name and moved into place when complete.
+//! - [`staging`]: output folders built under a locked temporary name and moved into place when complete;
+//!   [`staging::OutDir`] first checks a command's output against its inputs.
 //!
 //! CPU by default; the `cuda` feature compiles the same code with candle's CUDA backend.
 

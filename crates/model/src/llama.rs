@@ -62,13 +62,22 @@ pub struct Linear {
 }
 
 impl Linear {
+    /// Computed in `x`'s dtype: narrower weights (bf16 under f32 activations) are widened for the call, a
+    /// graph node, so gradients still reach them.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        ops::linear(x, &self.weight, self.bias.as_ref())
+        let wide = self.cast(x.dtype())?;
+        ops::linear(x, &wide.weight, wide.bias.as_ref())
     }
 
     /// `residual + forward(x)`: a residual connection closed by this layer, one graph node on the CPU.
     pub fn forward_add(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
-        ops::linear_add(x, &self.weight, self.bias.as_ref(), residual)
+        let wide = self.cast(x.dtype())?;
+        ops::linear_add(x, &wide.weight, wide.bias.as_ref(), residual)
+    }
+
+    fn cast(&self, dtype: DType) -> Result<Linear> {
+        let bias = self.bias.as_ref().map(|b| b.to_dtype(dtype)).transpose()?;
+        Ok(Linear { weight: self.weight.to_dtype(dtype)?, bias })
     }
 }
 
@@ -83,8 +92,9 @@ impl RmsNorm {
         Ok(RmsNorm { weight: vb.get(&[size], "weight", Init::Ones)?, eps })
     }
 
+    /// Computed in `x`'s dtype (the scale widened for the call if it is narrower).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        ops::rms_norm(x, &self.weight, self.eps)
+        ops::rms_norm(x, &self.weight.to_dtype(x.dtype())?, self.eps)
     }
 }
 
@@ -111,7 +121,8 @@ impl Attention {
 
     /// The per-head outputs before `o_proj`: (B, T, C) → (B, T, nh·D), head `h` in columns `h·D..(h+1)·D`.
     pub fn heads(&self, x: &Tensor, ctx: &Context) -> Result<Tensor> {
-        let (q, k, v) = (&self.q_proj, &self.k_proj, &self.v_proj);
+        let (q, k, v) =
+            (self.q_proj.cast(x.dtype())?, self.k_proj.cast(x.dtype())?, self.v_proj.cast(x.dtype())?);
         let weights = [&q.weight, &k.weight, &v.weight];
         let biases = [q.bias.as_ref(), k.bias.as_ref(), v.bias.as_ref()];
         ops::self_attention(x, weights, biases, &ctx.cos, &ctx.sin, self.head_dim)
@@ -137,7 +148,9 @@ impl Mlp {
 
     /// The input of `down_proj`, `silu(gate(x)) * up(x)`: (B, T, C) → (B, T, F).
     pub fn hidden(&self, x: &Tensor) -> Result<Tensor> {
-        ops::swiglu(x, &self.gate_proj.weight, &self.up_proj.weight)
+        let (gate, up) =
+            (self.gate_proj.weight.to_dtype(x.dtype())?, self.up_proj.weight.to_dtype(x.dtype())?);
+        ops::swiglu(x, &gate, &up)
     }
 }
 
@@ -442,15 +455,26 @@ impl Model {
         &self.layers
     }
 
-    /// Rotary tables for sequences of length `t`.
+    /// Rotary tables for sequences of length `t`, in the activations' dtype.
     pub fn context(&self, t: usize) -> Result<Context> {
-        let (cos, sin) = ops::rope_tables(&self.inv_freq, t, self.dtype, &self.device)?;
+        let (cos, sin) = ops::rope_tables(&self.inv_freq, t, self.activation_dtype(), &self.device)?;
         Ok(Context { cos, sin })
     }
 
-    /// Token embeddings: ids (B, T) → (B, T, C).
+    /// The dtype of the activations: f32 on the CPU whatever the weights' dtype (bf16 or f16 weights are
+    /// widened one layer at a time as they are used, so a bf16 model takes half the memory and computes
+    /// with f32 accumulation in the fused kernels), the weights' dtype on other devices.
+    pub fn activation_dtype(&self) -> DType {
+        if self.device.is_cpu() {
+            DType::F32
+        } else {
+            self.dtype
+        }
+    }
+
+    /// Token embeddings: ids (B, T) → (B, T, C), in [`Model::activation_dtype`].
     pub fn embed(&self, ids: &Tensor) -> Result<Tensor> {
-        self.embed_tokens.forward(ids)
+        self.embed_tokens.forward(ids)?.to_dtype(self.activation_dtype())
     }
 
     /// Final RMSNorm (B, T, C) → (B, T, C).
@@ -463,7 +487,7 @@ impl Model {
         self.lm_head.forward(x)
     }
 
-    /// Logits (B, T, V) for ids (B, T) (u32), in the model dtype.
+    /// Logits (B, T, V) for ids (B, T) (u32), in [`Model::activation_dtype`].
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
         self.lm_head(&self.hidden(ids)?)
     }
@@ -486,7 +510,8 @@ impl Model {
     /// Mean next-token cross-entropy of the logits for `ids` against `targets` (both (B, T)); targets equal
     /// to [`crate::IGNORE_INDEX`] (i64 targets only) are left out.
     pub fn loss(&self, ids: &Tensor, targets: &Tensor) -> Result<Tensor> {
-        crate::loss::linear_cross_entropy(&self.hidden(ids)?, &self.lm_head.weight, targets)
+        let hidden = self.hidden(ids)?;
+        crate::loss::linear_cross_entropy(&hidden, &self.lm_head.weight.to_dtype(hidden.dtype())?, targets)
     }
 
     /// Summed next-token cross-entropy of `ids` against `targets` (both (B, T)) and the number of targets
@@ -494,7 +519,11 @@ impl Model {
     /// at most [`HEAD_CHUNK_BYTES`] at a time, so memory does not grow with batch × context × vocabulary.
     /// Each chunk's sum is added in f64.
     pub fn loss_sum_no_grad(&self, ids: &Tensor, targets: &Tensor) -> Result<(f64, usize)> {
-        self.loss_sum_in_chunks(ids, targets, head_chunk_rows(self.config.vocab_size, self.dtype))
+        self.loss_sum_in_chunks(
+            ids,
+            targets,
+            head_chunk_rows(self.config.vocab_size, self.activation_dtype()),
+        )
     }
 
     /// [`Model::loss_sum_no_grad`] with the logits formed `rows` hidden states at a time.
@@ -507,7 +536,8 @@ impl Model {
         if targets.dim(0)? != b * t {
             candle_core::bail!("loss: {} targets for ids of shape ({b}, {t})", targets.dim(0)?);
         }
-        let head = self.lm_head.weight.detach();
+        // Widened once for all chunks when the weights are narrower than the activations.
+        let head = self.lm_head.weight.detach().to_dtype(normed.dtype())?;
         let (mut total, mut count) = (0f64, 0usize);
         for start in (0..b * t).step_by(rows) {
             let n = rows.min(b * t - start);
@@ -622,6 +652,38 @@ mod tests {
         assert_eq!(head_chunk_rows(49_152, DType::F32), 1365);
         assert_eq!(head_chunk_rows(151_936, DType::BF16), 441);
         assert_eq!(head_chunk_rows(usize::MAX / 8, DType::F32), 1);
+    }
+
+    /// A bf16 model computes with f32 activations: its loss, logits and hidden states are those of an f32
+    /// model holding the same (bf16-rounded) weights, for the no-graph evaluation and the graph alike, with
+    /// Qwen2's q/k/v biases and untied embeddings.
+    #[test]
+    fn bf16_weights_compute_in_f32_like_an_f32_model_of_the_rounded_weights() {
+        let json = serde_json::json!({"architectures": ["Qwen2ForCausalLM"], "hidden_size": 16,
+            "intermediate_size": 24, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+            "vocab_size": 40, "rms_norm_eps": 1e-6, "max_position_embeddings": 64, "tie_word_embeddings": false});
+        let cfg = Config::from_hf_json(&json).unwrap();
+        let cpu = Device::Cpu;
+        let random = Model::new_random(&cfg, 9, DType::F32, &cpu).unwrap();
+        let rounded = |t: &Tensor| t.to_dtype(DType::BF16).unwrap().to_dtype(DType::F32).unwrap();
+        let tensors: HashMap<String, Tensor> =
+            random.named_tensors().into_iter().map(|(name, t)| (name, rounded(&t))).collect();
+        let narrow = Model::from_tensors(&cfg, tensors.clone(), DType::BF16, &cpu).unwrap();
+        let wide = Model::from_tensors(&cfg, tensors, DType::F32, &cpu).unwrap();
+        assert_eq!(narrow.dtype(), DType::BF16);
+        assert_eq!(narrow.activation_dtype(), DType::F32);
+        let ids = Tensor::from_vec((0..14u32).map(|i| (i * 7 + 3) % 40).collect(), (2, 7), &cpu).unwrap();
+        let targets = Tensor::from_vec((0..14i64).map(|i| (i * 5 + 1) % 40).collect(), (2, 7), &cpu).unwrap();
+        assert_eq!(
+            narrow.loss_sum_no_grad(&ids, &targets).unwrap(),
+            wide.loss_sum_no_grad(&ids, &targets).unwrap()
+        );
+        let (a, b) = (narrow.forward(&ids).unwrap(), wide.forward(&ids).unwrap());
+        assert_eq!(a.dtype(), DType::F32);
+        let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert_eq!(diff, 0.0, "logits");
+        let (a, b) = (narrow.loss(&ids, &targets).unwrap(), wide.loss(&ids, &targets).unwrap());
+        assert_eq!(a.to_scalar::<f32>().unwrap(), b.to_scalar::<f32>().unwrap());
     }
 
     /// The tape's loss and gradients against candle's autograd through the same fused ops, for untied and

@@ -24,24 +24,27 @@ pub(crate) fn shapes_of(bytes: &[u8], path: &Path) -> Result<Vec<(String, Vec<us
     Ok(st.tensors().into_iter().map(|(name, view)| (name, view.shape().to_vec())).collect())
 }
 
-/// All tensors of `path`, on `device`, in their stored dtype. Each tensor's pages of the mapped file are
-/// released once it is copied out, so the peak is the tensors plus one tensor's bytes, not twice the file
-/// (measured on Qwen2.5-0.5B in f32: bench/eval_vs_transformers/README.md).
-pub(crate) fn read(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+/// All tensors of `path`, on `device`, in their stored dtype, or converted to `dtype` one by one as they
+/// are read. Each tensor's pages of the mapped file are released once it is copied out, so the peak is the
+/// tensors plus one tensor's bytes, not twice the file (measured on Qwen2.5-0.5B in f32:
+/// bench/eval_vs_transformers/README.md); an f32 file read as bf16 peaks at half its size, not 1.5 times.
+pub(crate) fn read(path: &Path, dtype: Option<DType>, device: &Device) -> Result<HashMap<String, Tensor>> {
     let map = map(path)?;
-    tensors_from(&map, path, device, |data| release(&map, data))
+    tensors_from(&map, path, dtype, device, |data| release(&map, data))
 }
 
 /// [`read`] of a file's bytes; `path` names it in errors.
 #[cfg(test)]
 pub(crate) fn tensors_of(bytes: &[u8], path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
-    tensors_from(bytes, path, device, |_| ())
+    tensors_from(bytes, path, None, device, |_| ())
 }
 
-/// The tensors of a file's bytes; `copied(data)` sees each tensor's bytes once they are copied out.
+/// The tensors of a file's bytes (converted to `dtype` if given); `copied(data)` sees each tensor's bytes
+/// once they are copied out.
 fn tensors_from(
     bytes: &[u8],
     path: &Path,
+    dtype: Option<DType>,
     device: &Device,
     mut copied: impl FnMut(&[u8]),
 ) -> Result<HashMap<String, Tensor>> {
@@ -55,6 +58,10 @@ fn tensors_from(
             Dtype::BF16 => Tensor::from_vec(le::<2, bf16>(bytes, bf16::from_le_bytes), shape, device)?,
             Dtype::F16 => Tensor::from_vec(le::<2, f16>(bytes, f16::from_le_bytes), shape, device)?,
             other => return Err(ModelError::UnsupportedDtype { name, dtype: format!("{other:?}") }),
+        };
+        let t = match dtype {
+            Some(dtype) if dtype != t.dtype() => t.to_dtype(dtype)?,
+            _ => t,
         };
         copied(bytes);
         out.insert(name, t);
@@ -166,8 +173,18 @@ mod tests {
         for dtype in [DType::F32, DType::BF16, DType::F16] {
             let path = dir.path().join("m.safetensors");
             write(&path, &[("w".into(), t.clone())], dtype).unwrap();
-            let back = read(&path, &Device::Cpu).unwrap().remove("w").unwrap();
+            let back = read(&path, None, &Device::Cpu).unwrap().remove("w").unwrap();
             assert_eq!(back.dtype(), dtype);
+            // Read as another dtype: converted on the way in, the same values as converting afterwards.
+            for target in [DType::F32, DType::BF16] {
+                let as_target = read(&path, Some(target), &Device::Cpu).unwrap().remove("w").unwrap();
+                assert_eq!(as_target.dtype(), target);
+                let expected = back.to_dtype(target).unwrap().to_dtype(DType::F32).unwrap();
+                assert_eq!(
+                    as_target.to_dtype(DType::F32).unwrap().to_vec2::<f32>().unwrap(),
+                    expected.to_vec2::<f32>().unwrap()
+                );
+            }
             assert_eq!(
                 back.to_dtype(DType::F32).unwrap().to_vec2::<f32>().unwrap(),
                 t.to_vec2::<f32>().unwrap()
@@ -187,7 +204,7 @@ mod tests {
         write(&path, &[("w".into(), t)], DType::F32).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 8]).unwrap();
-        let err = read(&path, &Device::Cpu).unwrap_err().to_string();
+        let err = read(&path, None, &Device::Cpu).unwrap_err().to_string();
         assert!(err.contains("m.safetensors") && err.contains("truncated"), "{err}");
     }
 }

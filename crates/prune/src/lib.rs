@@ -10,8 +10,11 @@
 //!   the channels to keep;
 //! - [`mask`] and [`masks_io`] hold masks and read/write `masks.safetensors`;
 //! - [`rate`] turns what was removed into the achieved non-embedding rate `rho`;
-//! - [`apply`] drives all of the above on a whole [`p2law_model::Model`] with a calibration set: the
-//!   library behind `p2law prune`.
+//! - [`apply`] drives all of the above on a whole [`p2law_model::Model`] with a calibration set, and parses
+//!   a request from text ([`apply::parse`]);
+//! - [`job`] prunes a model directory into a new one (calibration and held-out shards, L0 and the pruned
+//!   loss, `pruning.json`, the output written whole): the library behind `p2law prune` and a sweep's
+//!   pruning units.
 //!
 //! Everything validates its arguments first and reports problems as [`PruneError`]. Ties between equal
 //! scores are broken by index (lower index pruned first), identically in `scripts/prune_reference.py`,
@@ -22,6 +25,7 @@ pub mod calib;
 pub mod criterion;
 pub mod depth;
 pub mod error;
+pub mod job;
 mod linalg;
 pub mod mask;
 pub mod masks_io;

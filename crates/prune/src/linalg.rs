@@ -13,6 +13,7 @@
 //! parallel over row or column blocks. At Llama-3-8B's FFN width (14,336) the unblocked scalar loops would
 //! take about 10¹² flops per matrix one multiply-add at a time.
 
+use p2law_model::ops::fused::gemm::{product_into, View as Part};
 use rayon::prelude::*;
 
 /// Rows and columns handled by the unblocked kernels; the rest is matrix products.
@@ -25,69 +26,10 @@ pub(crate) struct NotPositiveDefinite {
     pub pivot: f64,
 }
 
-/// A sub-matrix of a row-major buffer: `rows × cols` from element `at`, rows `rs` apart, columns `cs`.
-#[derive(Debug, Clone, Copy)]
-struct Part {
-    at: usize,
-    rows: usize,
-    cols: usize,
-    rs: usize,
-    cs: usize,
-}
-
-impl Part {
-    /// Rows `r0..r0+rows`, columns `c0..c0+cols` of a row-major matrix with `ld` columns.
-    fn of(ld: usize, r0: usize, c0: usize, rows: usize, cols: usize) -> Part {
-        Part { at: r0 * ld + c0, rows, cols, rs: ld, cs: 1 }
-    }
-
-    fn t(self) -> Part {
-        Part { rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs, ..self }
-    }
-
-    /// Whether every element lies inside a buffer of `len`.
-    fn fits(&self, len: usize) -> bool {
-        self.rows == 0
-            || self.cols == 0
-            || self.at + (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < len
-    }
-}
-
 /// `c ← c − a · b` (`sub`) or `c ← a · b`, on one thread.
 fn product(c: &mut [f64], cp: Part, a: &[f64], ap: Part, b: &[f64], bp: Part, sub: bool) {
-    assert!(
-        cp.rows == ap.rows && cp.cols == bp.cols && ap.cols == bp.rows,
-        "product: {cp:?} = {ap:?} · {bp:?}"
-    );
-    assert!(cp.fits(c.len()) && ap.fits(a.len()) && bp.fits(b.len()), "product: a part leaves its buffer");
-    if cp.rows == 0 || cp.cols == 0 {
-        return;
-    }
-    // SAFETY: every element addressed lies inside its buffer (checked above); `c` is borrowed mutably and
-    // `a`, `b` shared, so nothing else touches them during the call.
-    unsafe {
-        gemm::gemm(
-            cp.rows,
-            cp.cols,
-            ap.cols,
-            c.as_mut_ptr().add(cp.at),
-            cp.cs as isize,
-            cp.rs as isize,
-            sub,
-            a.as_ptr().add(ap.at),
-            ap.cs as isize,
-            ap.rs as isize,
-            b.as_ptr().add(bp.at),
-            bp.cs as isize,
-            bp.rs as isize,
-            1.0,
-            if sub { -1.0 } else { 1.0 },
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
+    let (keep, scale) = if sub { (Some(1.0), -1.0) } else { (None, 1.0) };
+    product_into(c, cp, a, ap, b, bp, keep, scale);
 }
 
 /// Lower `L` with `a = L Lᵀ` (row-major, upper part zero). Only the lower triangle of `a` is read.

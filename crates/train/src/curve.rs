@@ -1,6 +1,7 @@
 //! The run's loss curve, `curve.csv`, written one row per held-out evaluation as training goes.
 //!
-//! Columns (docs/spec/formats.md): `run,n0,rho,l0,d,loss,step,lr,train_loss,val_loss,tokens_per_s`,
+//! Columns (docs/spec/formats.md; names from [`p2law_formats::curve`]):
+//! `run,n0,rho,l0,d,loss,step,lr,train_loss,val_loss,tokens_per_s`,
 //! then `method`, `n` and `rho_target` when the run knows them (from `pruning.json`) and `family` (the
 //! model's `model_type`, so a report can group Llama and Qwen2 runs). `d` is post-training tokens seen,
 //! `loss` equals `val_loss` (the law is fitted to held-out loss), `train_loss` is the mean training loss of
@@ -12,27 +13,10 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use p2law_formats::curve::{self as col, CurveRun};
+
 use crate::error::{Result, TrainError};
 use crate::fsio;
-
-/// What every row of one run repeats.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CurveMeta {
-    pub run: String,
-    /// Parameters of the unpruned model (non-embedding), the law's N0.
-    pub n0: f64,
-    /// Pruning rate ρ (0 for an unpruned model).
-    pub rho: f64,
-    /// Loss before post-training, the law's L0.
-    pub l0: f64,
-    pub method: Option<String>,
-    /// Parameters after pruning (non-embedding), when known.
-    pub n: Option<f64>,
-    /// The pruning's target rate, when known.
-    pub rho_target: Option<f64>,
-    /// Architecture family (`llama`, `qwen2`), when known.
-    pub family: Option<String>,
-}
 
 /// One evaluation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,21 +31,35 @@ pub struct CurvePoint {
     pub tokens_per_s: f64,
 }
 
-const BASE: [&str; 11] =
-    ["run", "n0", "rho", "l0", "d", "loss", "step", "lr", "train_loss", "val_loss", "tokens_per_s"];
+/// The columns every training curve has: the law's, then [`col::TRAINING`].
+const BASE: [&str; 11] = {
+    let [run, n0, rho, l0, d, loss] = col::REQUIRED;
+    let [step, lr, train_loss, val_loss, tokens_per_s] = col::TRAINING;
+    [run, n0, rho, l0, d, loss, step, lr, train_loss, val_loss, tokens_per_s]
+};
+
+/// What every row of one run repeats: the run's constants, and its pruned size when known.
+#[derive(Debug, Clone, PartialEq)]
+struct RowConstants {
+    run: CurveRun,
+    n: Option<f64>,
+}
 
 /// Appends rows to a curve file.
 pub struct CurveWriter {
     path: PathBuf,
     file: File,
-    meta: CurveMeta,
+    meta: RowConstants,
 }
 
 impl CurveWriter {
-    /// Starts `path` with only the header (replacing any file there).
-    pub fn create(path: &Path, meta: CurveMeta) -> Result<CurveWriter> {
-        check_text(path, "run", &meta.run)?;
-        for (field, value) in [("method", &meta.method), ("family", &meta.family)] {
+    /// Starts `path` with only the header (replacing any file there). `n`: the run's non-embedding
+    /// parameters after pruning, when known. The run's `model` label is not written (training curves
+    /// carry `family`).
+    pub fn create(path: &Path, run: CurveRun, n: Option<f64>) -> Result<CurveWriter> {
+        let meta = RowConstants { run, n };
+        check_text(path, col::RUN, &meta.run.name)?;
+        for (field, value) in [(col::METHOD, &meta.run.method), (col::FAMILY, &meta.run.family)] {
             if let Some(v) = value {
                 check_text(path, field, v)?;
             }
@@ -73,13 +71,15 @@ impl CurveWriter {
     /// Re-opens `path` for a resumed run: keeps the header and the rows with `step <= through_step`, drops
     /// later ones (written after the checkpoint the run resumes from), and appends from there. A file begun
     /// without the `rho_target` and `family` columns (by an older p2law) keeps its columns.
-    pub fn resume(path: &Path, mut meta: CurveMeta, through_step: u64) -> Result<CurveWriter> {
+    pub fn resume(path: &Path, run: CurveRun, n: Option<f64>, through_step: u64) -> Result<CurveWriter> {
+        let mut meta = RowConstants { run, n };
         let text = std::fs::read_to_string(path).map_err(TrainError::io(path))?;
         // A row cut short by a crash has no final newline: it was never complete, so it is not kept.
         let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
         let mut lines = complete.lines();
         let head = lines.next().unwrap_or_default();
-        let older = CurveMeta { rho_target: None, family: None, ..meta.clone() };
+        let older =
+            RowConstants { run: CurveRun { rho_target: None, family: None, ..meta.run.clone() }, n: meta.n };
         if head != header(&meta) && head == header(&older) {
             meta = older;
         }
@@ -111,22 +111,32 @@ impl CurveWriter {
         Self::open_append(path, meta)
     }
 
-    fn open_append(path: &Path, meta: CurveMeta) -> Result<CurveWriter> {
+    fn open_append(path: &Path, meta: RowConstants) -> Result<CurveWriter> {
         let file = OpenOptions::new().append(true).open(path).map_err(TrainError::io(path))?;
         Ok(CurveWriter { path: path.to_path_buf(), file, meta })
     }
 
     /// Writes one row and flushes it to disk.
     pub fn append(&mut self, p: &CurvePoint) -> Result<()> {
-        let m = &self.meta;
+        let (m, n) = (&self.meta.run, self.meta.n);
         let mut row = format!(
             "{},{},{},{},{},{},{},{},{},{},{}",
-            m.run, m.n0, m.rho, m.l0, p.d, p.val_loss, p.step, p.lr, p.train_loss, p.val_loss, p.tokens_per_s
+            m.name,
+            m.n0,
+            m.rho,
+            m.l0,
+            p.d,
+            p.val_loss,
+            p.step,
+            p.lr,
+            p.train_loss,
+            p.val_loss,
+            p.tokens_per_s
         );
         if let Some(method) = &m.method {
             row.push_str(&format!(",{method}"));
         }
-        if let Some(n) = m.n {
+        if let Some(n) = n {
             row.push_str(&format!(",{n}"));
         }
         if let Some(target) = m.rho_target {
@@ -141,32 +151,28 @@ impl CurveWriter {
     }
 }
 
-fn header(meta: &CurveMeta) -> String {
+fn header(meta: &RowConstants) -> String {
+    let run = &meta.run;
     let mut cols: Vec<&str> = BASE.to_vec();
-    if meta.method.is_some() {
-        cols.push("method");
-    }
-    if meta.n.is_some() {
-        cols.push("n");
-    }
-    if meta.rho_target.is_some() {
-        cols.push("rho_target");
-    }
-    if meta.family.is_some() {
-        cols.push("family");
+    for (name, present) in [
+        (col::METHOD, run.method.is_some()),
+        (col::N, meta.n.is_some()),
+        (col::RHO_TARGET, run.rho_target.is_some()),
+        (col::FAMILY, run.family.is_some()),
+    ] {
+        if present {
+            cols.push(name);
+        }
     }
     cols.join(",")
 }
 
 fn check_text(path: &Path, field: &str, value: &str) -> Result<()> {
-    if value.is_empty() || value.contains([',', '"', '\n', '\r']) {
-        return Err(TrainError::Curve {
-            path: path.to_path_buf(),
-            line: 0,
-            msg: format!("{field} `{value}` must be non-empty without commas, quotes or newlines"),
-        });
-    }
-    Ok(())
+    col::check_label(value).map_err(|problem| TrainError::Curve {
+        path: path.to_path_buf(),
+        line: 0,
+        msg: format!("{field} {problem}"),
+    })
 }
 
 /// Reads the evaluation points of a curve file written by [`CurveWriter`] (for resume checks and tests).
@@ -200,16 +206,14 @@ pub fn read_points(path: &Path) -> Result<Vec<CurvePoint>> {
 mod tests {
     use super::*;
 
-    fn meta(method: Option<&str>) -> CurveMeta {
-        CurveMeta {
-            run: "r1".into(),
+    fn meta(method: Option<&str>) -> CurveRun {
+        CurveRun {
+            name: "r1".into(),
             n0: 1000.0,
             rho: 0.5,
             l0: 4.25,
             method: method.map(Into::into),
-            n: None,
-            rho_target: None,
-            family: None,
+            ..CurveRun::default()
         }
     }
 
@@ -221,7 +225,7 @@ mod tests {
     fn writes_schema_rows_and_reads_them_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("curve.csv");
-        let mut w = CurveWriter::create(&path, meta(Some("nm"))).unwrap();
+        let mut w = CurveWriter::create(&path, meta(Some("nm")), None).unwrap();
         w.append(&point(1)).unwrap();
         w.append(&point(2)).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -235,26 +239,26 @@ mod tests {
     fn resume_drops_rows_after_the_checkpoint_and_a_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("curve.csv");
-        let mut w = CurveWriter::create(&path, meta(None)).unwrap();
+        let mut w = CurveWriter::create(&path, meta(None), None).unwrap();
         for s in 1..=3 {
             w.append(&point(s)).unwrap();
         }
         drop(w);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"r1,1000,0.5,4.25,400,3.1").unwrap();
-        let mut w = CurveWriter::resume(&path, meta(None), 2).unwrap();
+        let mut w = CurveWriter::resume(&path, meta(None), None, 2).unwrap();
         w.append(&point(3)).unwrap();
         assert_eq!(read_points(&path).unwrap(), vec![point(1), point(2), point(3)]);
         // A different run's header is refused rather than mixed in.
-        let err = CurveWriter::resume(&path, meta(Some("depth")), 2).err().unwrap().to_string();
+        let err = CurveWriter::resume(&path, meta(Some("depth")), None, 2).err().unwrap().to_string();
         assert!(err.contains("header"), "{err}");
         // A curve begun without `family` keeps its columns when a newer writer resumes it.
-        let newer = CurveMeta { rho_target: Some(0.5), family: Some("qwen2".into()), ..meta(None) };
-        let mut w = CurveWriter::resume(&path, newer.clone(), 3).unwrap();
+        let newer = CurveRun { rho_target: Some(0.5), family: Some("qwen2".into()), ..meta(None) };
+        let mut w = CurveWriter::resume(&path, newer.clone(), None, 3).unwrap();
         w.append(&point(4)).unwrap();
         assert!(!std::fs::read_to_string(&path).unwrap().contains("qwen2"));
         let fresh = dir.path().join("fresh.csv");
-        CurveWriter::create(&fresh, newer).unwrap().append(&point(1)).unwrap();
+        CurveWriter::create(&fresh, newer, None).unwrap().append(&point(1)).unwrap();
         let text = std::fs::read_to_string(&fresh).unwrap();
         assert!(text.starts_with(
             "run,n0,rho,l0,d,loss,step,lr,train_loss,val_loss,tokens_per_s,rho_target,family\n"
@@ -265,8 +269,8 @@ mod tests {
     #[test]
     fn names_with_commas_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let m = CurveMeta { run: "a,b".into(), ..meta(None) };
-        let err = CurveWriter::create(&dir.path().join("c.csv"), m).err().unwrap().to_string();
+        let m = CurveRun { name: "a,b".into(), ..meta(None) };
+        let err = CurveWriter::create(&dir.path().join("c.csv"), m, None).err().unwrap().to_string();
         assert!(err.contains("without commas"), "{err}");
     }
 }

@@ -3,7 +3,8 @@
 //! trainer's [`LanguageModel`] and [`TokenSource`] seams.
 //!
 //! Everything is checked here, before the first step: the model builds, the masks match it, both splits
-//! exist, and every token id of the shards fits the model's vocabulary.
+//! exist, and every token id of the shards fits the model's vocabulary. [`Setup::train`] then runs the loop
+//! on what was opened (for `p2law train` and a sweep's training units).
 
 use std::path::{Path, PathBuf};
 
@@ -16,8 +17,8 @@ use crate::device::open_device;
 use crate::error::{BoxError, Result, TrainError};
 use crate::masks::Masks;
 use crate::meta::load_pruning_meta;
-use crate::seams::{LanguageModel, TokenSource};
-use crate::trainer::RunMeta;
+use crate::seams::{Data, LanguageModel, TokenSource};
+use crate::trainer::{Control, Outcome, Progress, RunMeta};
 
 /// A `p2law-model` decoder as the trainer sees it; weights are f32 (training precision on CPU).
 pub struct HfModel {
@@ -106,6 +107,16 @@ pub struct Setup {
     pub heldout: ShardSource,
 }
 
+impl Setup {
+    /// Trains the opened model as `cfg` says ([`crate::trainer::train`]), keeping freed memory for reuse
+    /// while the loop runs ([`crate::alloc::KeepFreedMemory`]).
+    pub fn train(self, cfg: &RunConfig, control: Control, progress: &mut dyn Progress) -> Result<Outcome> {
+        let _keep = crate::alloc::KeepFreedMemory::new();
+        let data = Data { train: &self.train, heldout: &self.heldout };
+        crate::trainer::train(cfg, &self.model, self.meta, self.masks, data, &self.device, control, progress)
+    }
+}
+
 /// Refuses a from-scratch model whose training state cannot fit in this machine's memory, before the
 /// allocation that would abort the process: weights, gradients and the two AdamW moments take 16 bytes per
 /// parameter in f32. (Only checked on the CPU, where the total memory is known from `/proc/meminfo`.)
@@ -179,8 +190,8 @@ pub fn open(cfg: &RunConfig) -> Result<Setup> {
     let open_split = |name: &str| -> Result<ShardSource> {
         let data_err = |e: p2law_data::DataError| TrainError::Data(Box::new(e));
         let split = Split::parse(name).map_err(data_err)?;
-        let reader =
-            ShardReader::open(shard_path(&cfg.data_dir, split).map_err(data_err)?).map_err(data_err)?;
+        let reader = ShardReader::open(shard_path(&cfg.data_dir, split).map_err(data_err)?)
+            .map_err(|e| data_err(e.into()))?;
         let shard_vocab = reader.header().meta.vocab_size as usize;
         if shard_vocab > vocab {
             return Err(TrainError::Data(

@@ -21,7 +21,7 @@ use crate::adamw::AdamW;
 use crate::checkpoint::{self, TrainState};
 use crate::clip::clip_global_norm;
 use crate::config::RunConfig;
-use crate::curve::{CurveMeta, CurvePoint, CurveWriter};
+use crate::curve::{CurvePoint, CurveWriter};
 use crate::error::{Result, TrainError};
 use crate::eval::heldout_loss;
 use crate::masks::Masks;
@@ -31,7 +31,9 @@ use crate::schedule::lr_at;
 use crate::seams::{Data, LanguageModel, TokenSource};
 use crate::store::{RunRecord, RunStatus, RunStore};
 
-/// Constants of the run, repeated in every curve row (`docs/spec/formats.md`) and in the run store.
+/// What the run knows of its model before training (from `pruning.json`, or an unpruned model's size):
+/// with the run's name and L0 it becomes the constants of every curve row ([`RunMeta::curve_run`],
+/// `docs/spec/formats.md`) and of the run store's row.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RunMeta {
     /// The law's N0: non-embedding parameters of the unpruned model.
@@ -47,6 +49,22 @@ pub struct RunMeta {
     pub rho_target: Option<f64>,
     /// Architecture family (`config.json`'s `model_type`: `llama`, `qwen2`), when known.
     pub family: Option<String>,
+}
+
+impl RunMeta {
+    /// The curve file's constants of run `name` whose L0 is `l0` (this meta's, or measured when it had none).
+    pub fn curve_run(&self, name: &str, l0: f64) -> p2law_formats::CurveRun {
+        p2law_formats::CurveRun {
+            name: name.into(),
+            n0: self.n0,
+            rho: self.rho,
+            l0,
+            method: self.method.clone(),
+            model: None,
+            family: self.family.clone(),
+            rho_target: self.rho_target,
+        }
+    }
 }
 
 /// How this invocation runs.
@@ -229,21 +247,12 @@ pub fn train<M: LanguageModel>(
             }
         }
     };
-    let curve_meta = CurveMeta {
-        run: cfg.name.clone(),
-        n0: meta.n0,
-        rho: meta.rho,
-        l0: state.l0,
-        method: meta.method.clone(),
-        n: meta.n,
-        rho_target: meta.rho_target,
-        family: meta.family.clone(),
-    };
+    let curve_run = meta.curve_run(&cfg.name, state.l0);
     let curve_path = cfg.out_dir.join("curve.csv");
     let mut curve = if state.step > 0 {
-        CurveWriter::resume(&curve_path, curve_meta, state.step)?
+        CurveWriter::resume(&curve_path, curve_run, meta.n, state.step)?
     } else {
-        CurveWriter::create(&curve_path, curve_meta)?
+        CurveWriter::create(&curve_path, curve_run, meta.n)?
     };
     let store = RunStore::open(&cfg.store)?;
     store.upsert(&RunRecord {

@@ -6,7 +6,9 @@ use p2law_model::checkpoint::dtype_from_name;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Compute {
-    /// Compute dtype: f32, bf16 or f16.
+    /// Weight dtype: f32, bf16 or f16. On the CPU the activations and every sum stay f32 (narrower
+    /// weights are widened one layer at a time as they are used), so bf16 halves the weights' memory at
+    /// f32 speed; on a GPU the computation runs in this dtype.
     #[arg(long, default_value = "f32")]
     pub dtype: String,
     /// cpu, cuda or cuda:N (cuda needs a build with `--features cuda`).

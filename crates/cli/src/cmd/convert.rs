@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use p2law_model::checkpoint::dtype_from_name;
+use p2law_model::staging::OutDir;
 use p2law_model::{ParamCounts, SaveOptions};
 
 #[derive(Parser, Debug)]
@@ -46,7 +47,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let options = SaveOptions { dtype, max_shard_bytes };
-    let out = super::outdir::OutDir::check(&args.out, args.overwrite, &[("--gguf", &args.gguf)])?;
+    let out = OutDir::check(&args.out, args.overwrite, &[("--gguf", &args.gguf)], super::OUT_FLAGS)?;
     let staged = out.stage()?;
     let done = p2law_model::convert_gguf(&args.gguf, staged.path(), &options)?;
     out.commit(staged)?;

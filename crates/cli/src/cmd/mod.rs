@@ -19,8 +19,11 @@ pub mod convert;
 pub mod data;
 pub mod eval;
 pub mod info;
-mod outdir;
 pub mod prune;
 pub mod runs;
 pub mod sweep;
 pub mod train;
+
+/// How the commands writing a model directory name their output flags in errors.
+const OUT_FLAGS: p2law_model::staging::OutNames =
+    p2law_model::staging::OutNames { out: "-o", overwrite: "--overwrite" };

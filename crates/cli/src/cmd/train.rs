@@ -14,8 +14,8 @@ use anyhow::Context;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use p2law_train::curve::CurvePoint;
-use p2law_train::trainer::{self, Control, Progress, StepReport};
-use p2law_train::{Data, FileConfig, RunConfig};
+use p2law_train::trainer::{Control, Progress, StepReport};
+use p2law_train::FileConfig;
 
 #[derive(Parser, Debug)]
 #[command(about = "Pretrain or post-train a model as RUN.toml says; writes the loss curve and checkpoints")]
@@ -54,7 +54,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let show = !args.quiet && !args.json && tty;
     let beat = heartbeat_every(args.log_every, args.quiet || tty)?;
     let control = Control { resume: args.resume, stop_after_steps: args.stop_after_steps };
-    let out = execute(&cfg, control, show, beat)?;
+    let setup = p2law_train::setup::open(&cfg).context("opening the model and data")?;
+    let out = setup.train(&cfg, control, &mut Bar::new(show, beat, &cfg.name))?;
 
     let curve = cfg.out_dir.join("curve.csv");
     let final_dir = out.finished.then(|| cfg.out_dir.join("final"));
@@ -89,24 +90,9 @@ pub fn heartbeat_every(secs: f64, off: bool) -> anyhow::Result<Option<Duration>>
     Ok((!off && secs > 0.0).then(|| Duration::from_secs_f64(secs)))
 }
 
-/// Opens the model and data of a resolved run config and trains it (also used by `p2law sweep`); `beat`
-/// prints a heartbeat line that often (for logs in files).
-pub fn execute(
-    cfg: &RunConfig,
-    control: Control,
-    show: bool,
-    beat: Option<Duration>,
-) -> anyhow::Result<trainer::Outcome> {
-    let setup = p2law_train::setup::open(cfg).context("opening the model and data")?;
-    let _keep = p2law_train::alloc::KeepFreedMemory::new();
-    let mut bar = Bar::new(show);
-    bar.heartbeat = beat.map(|every| Heartbeat::new(&cfg.name, every));
-    let data = Data { train: &setup.train, heldout: &setup.heldout };
-    Ok(trainer::train(cfg, &setup.model, setup.meta, setup.masks, data, &setup.device, control, &mut bar)?)
-}
-
-/// Progress bar on stderr: step count, tokens/s, loss and ETA; or, off a terminal, a heartbeat line.
-struct Bar {
+/// Progress bar on stderr: step count, tokens/s, loss and ETA; or, off a terminal, a heartbeat line (also
+/// the progress of a sweep's training runs).
+pub struct Bar {
     bar: ProgressBar,
     val: Option<f64>,
     heartbeat: Option<Heartbeat>,
@@ -149,12 +135,13 @@ impl Heartbeat {
 }
 
 impl Bar {
-    fn new(show: bool) -> Bar {
+    /// A bar when `show`, a heartbeat line every `beat` when given, for the run `name`.
+    pub fn new(show: bool, beat: Option<Duration>, name: &str) -> Bar {
         let bar = if show { ProgressBar::new(0) } else { ProgressBar::hidden() };
         let style = ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  ETA {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
-        Bar { bar, val: None, heartbeat: None }
+        Bar { bar, val: None, heartbeat: beat.map(|every| Heartbeat::new(name, every)) }
     }
 }
 

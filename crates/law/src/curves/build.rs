@@ -11,6 +11,8 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use p2law_formats::curve as col;
+
 use super::error::{Duplicate, Inconsistent};
 use super::{CurveError, Curves, Point, Run};
 use crate::var::Var;
@@ -87,13 +89,13 @@ impl Builder {
 
     /// [`Builder::push`] behind a trait object, so the builder of the rows set aside reuses it.
     fn push_row<'a>(&mut self, at: RowAt<'_>, get: &dyn Fn(&str) -> Cell<'a>) -> Result<(), CurveError> {
-        let run_cell = get("run");
+        let run_cell = get(col::RUN);
         if run_cell == Cell::Absent {
-            return Err(missing(at, "run"));
+            return Err(missing(at, col::RUN));
         }
-        let name = text(at, "run", run_cell)?
+        let name = text(at, col::RUN, run_cell)?
             .ok_or_else(|| CurveError::EmptyRun { path: at.path.to_path_buf(), line: at.line })?;
-        if self.skip_unpruned && optional(at, "rho", get("rho"), unit_from_zero)? == Some(0.0) {
+        if self.skip_unpruned && optional(at, col::RHO, get(col::RHO), unit_from_zero)? == Some(0.0) {
             if !self.unpruned.contains(&name) {
                 self.unpruned.push(name);
             }
@@ -104,19 +106,19 @@ impl Builder {
             let _ = side.push_row(at, get);
             return Ok(());
         }
-        let n0 = required(at, "n0", &get, positive)?;
-        let rho = required(at, "rho", &get, if self.zero_rho_ok { unit_from_zero } else { open_unit })?;
-        let l0 = required(at, "l0", &get, positive)?;
-        let d = required(at, "d", &get, positive)?;
-        let loss = required(at, "loss", &get, positive)?;
+        let n0 = required(at, col::N0, &get, positive)?;
+        let rho = required(at, col::RHO, &get, if self.zero_rho_ok { unit_from_zero } else { open_unit })?;
+        let l0 = required(at, col::L0, &get, positive)?;
+        let d = required(at, col::D, &get, positive)?;
+        let loss = required(at, col::LOSS, &get, positive)?;
         // `n` defaults to the pruned size implied by the rate (docs/spec/law.md: rho = 1 - n/n0).
-        let n = optional(at, "n", get("n"), positive)?.unwrap_or(n0 * (1.0 - rho));
+        let n = optional(at, col::N, get(col::N), positive)?.unwrap_or(n0 * (1.0 - rho));
         let labels = [
-            text(at, "method", get("method"))?,
-            text(at, "model", get("model"))?,
-            text(at, "family", get("family"))?,
+            text(at, col::METHOD, get(col::METHOD))?,
+            text(at, col::MODEL, get(col::MODEL))?,
+            text(at, col::FAMILY, get(col::FAMILY))?,
         ];
-        let rho_target = optional(at, "rho_target", get("rho_target"), open_unit)?;
+        let rho_target = optional(at, col::RHO_TARGET, get(col::RHO_TARGET), open_unit)?;
         let run = self.run_index(at, &name, n0, rho, l0, labels)?;
         self.check_new_d(at, &name, d)?;
         let target = &mut self.curves.runs[run].rho_target;
@@ -154,14 +156,14 @@ impl Builder {
             return Ok(index);
         };
         let run = &mut self.curves.runs[seen.index];
-        for (column, old, new) in [("n0", run.n0, n0), ("rho", run.rho, rho), ("l0", run.l0, l0)] {
+        for (column, old, new) in [(col::N0, run.n0, n0), (col::RHO, run.rho, rho), (col::L0, run.l0, l0)] {
             if (old - new).abs() > SAME_REL_TOL * old.abs().max(new.abs()) {
                 let first = &seen.at;
                 return Err(inconsistent(at, name, column, new.to_string(), first, old.to_string()));
             }
         }
         let slots = [&mut run.method, &mut run.model, &mut run.family];
-        for (i, ((slot, new), column)) in slots.into_iter().zip(labels).zip(LABELS).enumerate() {
+        for (i, ((slot, new), column)) in slots.into_iter().zip(labels).zip(col::LABELS).enumerate() {
             let Some(new) = new else { continue };
             match slot {
                 None => {
@@ -200,8 +202,6 @@ impl Builder {
         }
     }
 }
-
-const LABELS: [&str; 3] = ["method", "model", "family"];
 
 fn inconsistent(
     at: RowAt<'_>,

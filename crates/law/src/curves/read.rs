@@ -24,7 +24,7 @@ use super::build::{Builder, Cell, RowAt};
 use super::{CurveError, Curves};
 
 /// The columns every curve file must have.
-pub const REQUIRED_COLUMNS: [&str; 6] = ["run", "n0", "rho", "l0", "d", "loss"];
+pub const REQUIRED_COLUMNS: [&str; 6] = p2law_formats::curve::REQUIRED;
 
 /// A curve file's encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

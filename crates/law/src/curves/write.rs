@@ -7,6 +7,8 @@
 
 use std::path::Path;
 
+use p2law_formats::curve as col;
+
 use super::{CurveError, Curves};
 use crate::var::Var;
 
@@ -52,10 +54,10 @@ pub fn curves_csv_bytes(curves: &Curves, extra: &[ExtraColumn<'_>]) -> std::io::
         curves.runs.iter().any(|r| r.family.is_some()),
     ];
     let has_target = curves.runs.iter().any(|r| r.rho_target.is_some());
-    let mut header: Vec<&str> = vec!["run", "n0", "n", "rho", "l0", "d", "loss"];
-    header.extend(["method", "model", "family"].iter().zip(has).filter(|(_, h)| *h).map(|(n, _)| *n));
+    let mut header: Vec<&str> = vec![col::RUN, col::N0, col::N, col::RHO, col::L0, col::D, col::LOSS];
+    header.extend(col::LABELS.iter().zip(has).filter(|(_, h)| *h).map(|(n, _)| *n));
     if has_target {
-        header.push("rho_target");
+        header.push(col::RHO_TARGET);
     }
     header.extend(extra.iter().map(|c| c.name));
 

@@ -5,6 +5,7 @@
 //! weights of the same model), the masks of a sparse method, the non-embedding counts before and after, and
 //! method details for `pruning.json` (Block Influence and removed layers, kept channels, N:M layers).
 //!
+//! [`Request::parse`] ([`parse`]) builds a request from text (the command line's flags, a sweep recipe);
 //! [`Request::check`] validates everything that does not need data (rate range and reachability, N:M
 //! divisibility, KV groups) against the config, so a bad request fails before any forward pass.
 //!
@@ -25,12 +26,14 @@
 
 mod calibrate;
 mod depth;
+pub mod parse;
 mod sparse;
 mod width;
 
 use p2law_model::{Model, ParamCounts};
 
 pub use calibrate::{sample_offsets, Calibration};
+pub use parse::{RequestError, RequestField, RequestSpec, METHODS};
 pub use width::WidthAxes;
 
 use crate::criterion::Criterion;

@@ -33,8 +33,8 @@ use serde::{Deserialize, Serialize};
 use super::fits::{family_of, is_pooled, method_of, GroupFits};
 use crate::text::num;
 
-/// The method label of an unpruned control run.
-pub const CONTROL_METHOD: &str = "control";
+/// The method label of an unpruned control run (its `pruning.json`'s, see [`p2law_formats::CONTROL_METHOD`]).
+pub use p2law_formats::CONTROL_METHOD;
 /// The file of rates the sweep did not post-train because they reached the same model as a lower rate.
 pub const TWINS_FILE: &str = "twins.json";
 /// A control may drift by less than this fraction of its model's smallest pruning damage.

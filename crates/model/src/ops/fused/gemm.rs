@@ -1,5 +1,7 @@
-//! Strided matrix products on f32 buffers with the `gemm` crate (what candle's CPU backend uses):
-//! single-threaded for kernels that run many small products in parallel themselves, or on rayon's threads.
+//! Strided matrix products with the `gemm` crate (what candle's CPU backend uses): on f32 buffers for the
+//! fused kernels, single-threaded for kernels that run many small products in parallel themselves, or on
+//! rayon's threads; and [`product_into`], one product on a slice of any element type `gemm` takes (the f64
+//! blocked Cholesky of SparseGPT in `p2law-prune` uses it).
 
 use rayon::prelude::*;
 
@@ -19,6 +21,15 @@ impl View {
         View { at, rows, cols, rs, cs: 1 }
     }
 
+    /// Rows `r0..r0+rows`, columns `c0..c0+cols` of a row-major matrix with `ld` columns.
+    pub fn of(ld: usize, r0: usize, c0: usize, rows: usize, cols: usize) -> View {
+        View { at: r0 * ld + c0, rows, cols, rs: ld, cs: 1 }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rows == 0 || self.cols == 0
+    }
+
     /// Rows `r0..r1` of the view.
     pub fn sub_rows(self, r0: usize, r1: usize) -> View {
         View { at: self.at + r0 * self.rs, rows: r1 - r0, ..self }
@@ -29,11 +40,9 @@ impl View {
         View { rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs, ..self }
     }
 
-    /// Whether every element lies inside a buffer of `len`.
+    /// Whether every element lies inside a buffer of `len` (an empty view fits anywhere).
     fn fits(&self, len: usize) -> bool {
-        self.rows > 0
-            && self.cols > 0
-            && self.at + (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < len
+        self.is_empty() || self.at + (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < len
     }
 }
 
@@ -90,11 +99,55 @@ impl Out {
 /// No other thread may read or write `dst`'s elements during the call (other elements of the same buffer
 /// are fine). Shapes and bounds are checked (a mismatch is a bug and panics).
 pub unsafe fn product(dst: Out, d: View, a: &[f32], av: View, b: &[f32], bv: View, accumulate: bool) {
+    // SAFETY: forwarded from the caller: `dst`'s elements are ours alone during the call.
+    unsafe { raw_product(dst.ptr, dst.len, d, a, av, b, bv, accumulate.then_some(1.0), 1.0) }
+}
+
+/// `c ← keep · c + scale · a · b` (with `keep` given) or `c ← scale · a · b`, single-threaded, on a slice
+/// of any element type `gemm` takes (f32, f64, …). Shapes and bounds are checked (a mismatch is a bug and
+/// panics); empty views do nothing.
+#[allow(clippy::too_many_arguments)]
+pub fn product_into<T: 'static + Copy>(
+    c: &mut [T],
+    cv: View,
+    a: &[T],
+    av: View,
+    b: &[T],
+    bv: View,
+    keep: Option<T>,
+    scale: T,
+) {
+    // SAFETY: `c` is borrowed mutably for the call, so no one else touches its elements.
+    unsafe { raw_product(c.as_mut_ptr(), c.len(), cv, a, av, b, bv, keep, scale) }
+}
+
+/// The one call into `gemm` behind [`product`] and [`product_into`].
+///
+/// # Safety
+/// `dst` points to `len` elements, and no other thread reads or writes the elements `d` addresses during
+/// the call.
+#[allow(clippy::too_many_arguments)]
+unsafe fn raw_product<T: 'static + Copy>(
+    dst: *mut T,
+    len: usize,
+    d: View,
+    a: &[T],
+    av: View,
+    b: &[T],
+    bv: View,
+    keep: Option<T>,
+    scale: T,
+) {
     assert!(
         d.rows == av.rows && d.cols == bv.cols && av.cols == bv.rows,
         "product: {d:?} = {av:?} · {bv:?} does not agree"
     );
-    assert!(d.fits(dst.len) && av.fits(a.len()) && bv.fits(b.len()), "product: a view leaves its buffer");
+    assert!(d.fits(len) && av.fits(a.len()) && bv.fits(b.len()), "product: a view leaves its buffer");
+    if d.is_empty() {
+        return;
+    }
+    // `gemm` ignores `alpha` when it does not read the destination.
+    let alpha = keep.unwrap_or(scale);
     // SAFETY: every element addressed lies inside its buffer (checked above); `dst`'s elements are ours
     // alone (the caller's contract); `a` and `b` are live shared borrows.
     unsafe {
@@ -102,18 +155,18 @@ pub unsafe fn product(dst: Out, d: View, a: &[f32], av: View, b: &[f32], bv: Vie
             d.rows,
             d.cols,
             av.cols,
-            dst.ptr.add(d.at),
+            dst.add(d.at),
             d.cs as isize,
             d.rs as isize,
-            accumulate,
+            keep.is_some(),
             a.as_ptr().add(av.at),
             av.cs as isize,
             av.rs as isize,
             b.as_ptr().add(bv.at),
             bv.cs as isize,
             bv.rs as isize,
-            1.0,
-            1.0,
+            alpha,
+            scale,
             false,
             false,
             false,

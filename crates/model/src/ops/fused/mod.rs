@@ -18,7 +18,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, DType, Layout, Result, Shape, Storage, Tensor};
 
 mod attention;
-mod gemm;
+pub mod gemm;
 mod linear;
 mod norm;
 mod simd;

@@ -16,9 +16,11 @@
 //! | 128..    | `tokens` ids, `bytes per token` each                       |
 //!
 //! u16 is used when every id fits (vocabulary ≤ 65 536), halving the file and the page cache it takes.
+//! Written by the data pipeline (`p2law-data`, which re-exports this module as `p2law_data::shard`), read
+//! by training and by pruning's calibration and held-out slices. Errors name the file ([`ShardError`]).
 //!
 //! ```
-//! use p2law_data::shard::{write_shard, ShardMeta, ShardReader};
+//! use p2law_formats::shard::{write_shard, ShardMeta, ShardReader};
 //! let dir = tempfile::tempdir().unwrap();
 //! let path = dir.path().join("s.bin");
 //! let meta = ShardMeta { vocab_size: 50, eos_id: 0, tokenizer_sha256: [0; 32] };
@@ -33,11 +35,32 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
-use crate::error::{DataError, Result};
+use crate::AtomicFile;
 
 pub const MAGIC: &[u8; 8] = b"P2LWTOKS";
 pub const VERSION: u32 = 1;
 pub const HEADER_BYTES: usize = 128;
+
+/// Why a shard could not be written or read; both variants name the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    // The cause is part of the message (not a `#[source]`), so `{:#}` chains do not print it twice.
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
+    /// Not a shard, a version or layout this build does not read, a truncated file, an id or window out of
+    /// range.
+    #[error("{}: {problem}", path.display())]
+    Invalid { path: PathBuf, problem: String },
+}
+
+/// Shorthand for the module's results.
+pub type Result<T, E = ShardError> = std::result::Result<T, E>;
+
+impl ShardError {
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ShardError + '_ {
+        move |error| ShardError::Io { path: path.to_path_buf(), error }
+    }
+}
 
 /// What a shard records about its tokenizer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +95,7 @@ impl ShardHeader {
     }
 
     fn decode(path: &Path, h: &[u8]) -> Result<ShardHeader> {
-        let bad = |problem: String| DataError::Shard { path: path.to_path_buf(), problem };
+        let bad = |problem: String| ShardError::Invalid { path: path.to_path_buf(), problem };
         if h.len() < HEADER_BYTES || &h[0..8] != MAGIC {
             return Err(
                 bad("not a p2law token shard (bad magic); rebuild it with `p2law data build`".into()),
@@ -110,13 +133,17 @@ pub fn bytes_per_token(vocab_size: u32) -> u32 {
     }
 }
 
-/// Writes documents (each followed by `meta.eos_id`) as one shard, atomically. Returns its header.
+/// Writes documents (each followed by `meta.eos_id`) as one shard, atomically (its folder is created if
+/// needed). Returns its header.
 pub fn write_shard(path: &Path, meta: &ShardMeta, docs: &[Vec<u32>]) -> Result<ShardHeader> {
     let bpt = bytes_per_token(meta.vocab_size);
     let tokens = docs.iter().map(|d| d.len() as u64 + 1).sum();
     let header = ShardHeader { bytes_per_token: bpt, tokens, documents: docs.len() as u64, meta: *meta };
-    let mut out = crate::fsio::create_atomic(path)?;
-    let io = DataError::io(path);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(ShardError::io(dir))?;
+    }
+    let mut out = AtomicFile::create(path).map_err(ShardError::io(path))?;
+    let io = ShardError::io(path);
     let mut buf = Vec::with_capacity(1 << 16);
     let mut result = out.write_all(&header.encode());
     for doc in docs {
@@ -126,7 +153,7 @@ pub fn write_shard(path: &Path, meta: &ShardMeta, docs: &[Vec<u32>]) -> Result<S
         buf.clear();
         for &id in doc.iter().chain(std::iter::once(&meta.eos_id)) {
             if id >= meta.vocab_size {
-                return Err(DataError::Shard {
+                return Err(ShardError::Invalid {
                     path: path.to_path_buf(),
                     problem: format!("token id {id} is outside the vocabulary of {}", meta.vocab_size),
                 });
@@ -139,7 +166,7 @@ pub fn write_shard(path: &Path, meta: &ShardMeta, docs: &[Vec<u32>]) -> Result<S
         result = out.write_all(&buf);
     }
     result.map_err(io)?;
-    out.commit().map_err(DataError::io(path))?;
+    out.commit().map_err(ShardError::io(path))?;
     Ok(header)
 }
 
@@ -155,14 +182,14 @@ impl ShardReader {
     /// Opens and validates a shard (magic, version, dtype, and that the size matches the token count).
     pub fn open(path: impl AsRef<Path>) -> Result<ShardReader> {
         let path = path.as_ref().to_path_buf();
-        let file = std::fs::File::open(&path).map_err(DataError::io(&path))?;
+        let file = std::fs::File::open(&path).map_err(ShardError::io(&path))?;
         // SAFETY: the map is read-only and shards are only ever replaced by rename, never modified in place,
         // so the mapped bytes cannot change under us.
-        let map = unsafe { Mmap::map(&file) }.map_err(DataError::io(&path))?;
+        let map = unsafe { Mmap::map(&file) }.map_err(ShardError::io(&path))?;
         let header = ShardHeader::decode(&path, &map)?;
         let expected = HEADER_BYTES as u64 + header.tokens * header.bytes_per_token as u64;
         if map.len() as u64 != expected {
-            return Err(DataError::Shard {
+            return Err(ShardError::Invalid {
                 path,
                 problem: format!("file is {} bytes; its header promises {expected} (truncated?)", map.len()),
             });
@@ -202,7 +229,7 @@ impl ShardReader {
     /// Copies tokens `start..start + out.len()` into `out`.
     pub fn read_into(&self, start: usize, out: &mut [u32]) -> Result<()> {
         let end =
-            start.checked_add(out.len()).filter(|&e| e <= self.len()).ok_or_else(|| DataError::Shard {
+            start.checked_add(out.len()).filter(|&e| e <= self.len()).ok_or_else(|| ShardError::Invalid {
                 path: self.path.clone(),
                 problem: format!(
                     "window {start}..{} is outside the {} tokens",

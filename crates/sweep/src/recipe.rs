@@ -25,15 +25,45 @@
 //!
 //! Unknown keys are errors. `pretrain` and `posttrain` are passed to `p2law train` as they are (see
 //! `p2law_train::config` for their keys); the sweep adds `name`, `out`, `store`, `seed`, `[model]` and
-//! `[data]`, and writes each generated RUN.toml under `<out>/configs/` so any run can be rerun by hand.
+//! `[data]` ([`Recipe::run_toml`]), and writes each generated RUN.toml under `<out>/configs/` so any run can
+//! be rerun by hand.
+//!
+//! [`Recipe::load`] checks everything a unit would read later, so a typo fails in a second, not hours in:
+//! names, the grid's requests (each method parsed by [`Request::parse`], as the pruning units parse it, and
+//! the criterion, pattern and width axes even where no method of the recipe uses them), and `[pretrain]`
+//! and `[posttrain]` resolved as `p2law train` will resolve them.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use p2law_prune::apply::{Request, RequestField, RequestSpec, METHODS};
 use serde::Deserialize;
+
+use crate::SweepError;
+
+/// Why a recipe cannot be used; every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum RecipeError {
+    #[error("reading {}: {error}", path.display())]
+    Read { path: PathBuf, error: std::io::Error },
+    /// Not TOML, or keys and types a recipe does not have; the parser's error is the source (it knows the
+    /// line and column).
+    #[error("{}: invalid recipe", path.display())]
+    Parse {
+        path: PathBuf,
+        #[source]
+        error: toml::de::Error,
+    },
+    #[error("{}: cannot resolve its folder: {error}", path.display())]
+    Folder { path: PathBuf, error: std::io::Error },
+    /// A value the sweep cannot work with; the problem names the key.
+    #[error("{}: {problem}", path.display())]
+    Invalid { path: PathBuf, problem: String },
+}
 
 /// `prune.calib_seq_len` when the recipe gives none.
 pub const DEFAULT_CALIB_SEQ_LEN: usize = 128;
+/// `prune.calib_samples` when the recipe gives none.
+pub const DEFAULT_CALIB_SAMPLES: usize = 32;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,15 +122,16 @@ pub struct PruneGrid {
 
 impl Recipe {
     /// Reads and checks `path`; relative paths become relative to its folder.
-    pub fn load(path: &Path) -> anyhow::Result<Recipe> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|error| RecipeError::Read { path: path.into(), error })?;
         let mut r: Recipe =
-            toml::from_str(&text).with_context(|| format!("{}: invalid recipe", path.display()))?;
+            toml::from_str(&text).map_err(|error| RecipeError::Parse { path: path.into(), error })?;
         // Absolute, because the generated RUN.toml files live in another folder.
         // `mini.toml` has the parent "", which `absolute` refuses: that is the current folder.
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let base = std::path::absolute(parent)
-            .with_context(|| format!("{}: cannot resolve its folder", path.display()))?;
+        let base =
+            std::path::absolute(parent).map_err(|error| RecipeError::Folder { path: path.into(), error })?;
         r.out = base.join(&r.out);
         r.data = base.join(&r.data);
         for m in &mut r.models {
@@ -108,59 +139,58 @@ impl Recipe {
                 m.hf_dir = Some(base.join(d));
             }
         }
-        r.check().with_context(|| format!("{}", path.display()))?;
+        r.check().map_err(|problem| RecipeError::Invalid { path: path.into(), problem })?;
         Ok(r)
     }
 
-    fn check(&self) -> anyhow::Result<()> {
+    /// Everything a unit would read later; the problem names the key.
+    fn check(&self) -> Result<(), String> {
         let name_ok =
             |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
         if !name_ok(&self.name) {
-            bail!("name {:?}: use letters, digits, `.`, `_`, `-`", self.name);
+            return Err(format!("name {:?}: use letters, digits, `.`, `_`, `-`", self.name));
         }
         if self.models.is_empty() {
-            bail!("models: the recipe names no base model");
+            return Err("models: the recipe names no base model".into());
         }
         for (i, m) in self.models.iter().enumerate() {
             if !name_ok(&m.name) {
-                bail!("models[{i}].name {:?}: use letters, digits, `.`, `_`, `-`", m.name);
+                return Err(format!("models[{i}].name {:?}: use letters, digits, `.`, `_`, `-`", m.name));
             }
             if m.arch.is_some() == m.hf_dir.is_some() {
-                bail!("models[{i}] ({}): give exactly one of `arch` or `hf_dir`", m.name);
+                return Err(format!("models[{i}] ({}): give exactly one of `arch` or `hf_dir`", m.name));
             }
             if m.arch.is_some() && self.pretrain.is_none() {
-                bail!("models[{i}] ({}): pretraining from `arch` needs a [pretrain] section", m.name);
+                return Err(format!(
+                    "models[{i}] ({}): pretraining from `arch` needs a [pretrain] section",
+                    m.name
+                ));
             }
             if self.models[..i].iter().any(|o| o.name == m.name) {
-                bail!("models[{i}]: the name {:?} is used twice", m.name);
+                return Err(format!("models[{i}]: the name {:?} is used twice", m.name));
             }
         }
-        if self.prune.methods.is_empty() || self.prune.rates.is_empty() {
-            bail!("prune: needs at least one method and one rate");
-        }
-        for m in &self.prune.methods {
-            if !["depth", "width", "nm", "unstructured"].contains(&m.as_str()) {
-                bail!("prune.methods: unknown method {m:?}; use depth, width, nm or unstructured");
-            }
-        }
-        for r in &self.prune.rates {
-            if !(r.is_finite() && *r > 0.0 && *r < 1.0) {
-                bail!("prune.rates: {r} is outside (0, 1)");
-            }
-        }
-        // Everything a unit would read later is checked now, so a typo fails in a second, not hours in.
         let grid = &self.prune;
-        if let Some(c) = &grid.criterion {
-            p2law_prune::by_name(c).with_context(|| format!("prune.criterion {c:?}"))?;
+        if grid.methods.is_empty() || grid.rates.is_empty() {
+            return Err("prune: needs at least one method and one rate".into());
         }
-        if let Some(p) = &grid.pattern {
-            p.parse::<p2law_prune::NmPattern>().with_context(|| format!("prune.pattern {p:?}"))?;
+        if let Some(r) = grid.rates.iter().find(|r| !(r.is_finite() && **r > 0.0 && **r < 1.0)) {
+            return Err(format!("prune.rates: {r} is outside (0, 1)"));
         }
-        if let Some(a) = &grid.width_axes {
-            a.parse::<p2law_prune::apply::WidthAxes>().with_context(|| format!("prune.width_axes {a:?}"))?;
+        for method in grid.methods.iter().map(String::as_str).chain(METHODS) {
+            Request::parse(&self.request_spec(method, Some(grid.rates[0]))).map_err(|e| {
+                let key = match e.field() {
+                    RequestField::Method => "prune.methods",
+                    RequestField::Criterion => "prune.criterion",
+                    RequestField::Rate => "prune.rates",
+                    RequestField::Pattern => "prune.pattern",
+                    RequestField::WidthAxes => "prune.width_axes",
+                };
+                format!("{key}: {e}")
+            })?;
         }
         if grid.calib_samples == Some(0) || grid.calib_seq_len == Some(0) {
-            bail!("prune: calib_samples and calib_seq_len must be positive");
+            return Err("prune: calib_samples and calib_seq_len must be positive".into());
         }
         if let Some(pretrain) = &self.pretrain {
             self.dry_resolve("pretrain", pretrain)?;
@@ -168,68 +198,99 @@ impl Recipe {
         let post = self.dry_resolve("posttrain", &self.posttrain)?;
         // L0 and the pruned loss are measured in windows of the calibration length, the curves in windows
         // of post-training's: the law's L − L0 compares them, so they must score the same predictions.
-        let l0_context = grid.calib_seq_len.unwrap_or(DEFAULT_CALIB_SEQ_LEN);
+        let l0_context = self.l0_context();
         if post.seq_len != l0_context {
-            bail!(
+            return Err(format!(
                 "prune.calib_seq_len {l0_context}{}: L0 is measured in windows of that many tokens and the \
                  post-training curves in windows of [posttrain] seq_len {}; set calib_seq_len = {}",
                 if grid.calib_seq_len.is_none() { " (the default)" } else { "" },
                 post.seq_len,
                 post.seq_len
-            );
+            ));
+        }
+        Ok(())
+    }
+
+    /// The request of pruning `method` at `rate` as the recipe's `[prune]` gives it (the criterion for the
+    /// sparse methods only), for [`Request::parse`].
+    pub fn request_spec<'a>(&'a self, method: &'a str, rate: Option<f64>) -> RequestSpec<'a> {
+        let sparse = ["nm", "unstructured"].contains(&method);
+        RequestSpec {
+            method,
+            criterion: self.prune.criterion.as_deref().filter(|_| sparse),
+            rate,
+            pattern: self.prune.pattern.as_deref(),
+            contiguous: false,
+            width_axes: self.prune.width_axes.as_deref(),
+        }
+    }
+
+    /// The context L0 and the pruned loss are measured with (the calibration sequence length).
+    pub fn l0_context(&self) -> usize {
+        self.prune.calib_seq_len.unwrap_or(DEFAULT_CALIB_SEQ_LEN)
+    }
+
+    /// The held-out tokens the post-training runs evaluate on, which L0 is measured on too.
+    pub fn eval_tokens(&self) -> usize {
+        let tokens = self.posttrain.get("eval").and_then(|e| e.get("tokens")).and_then(|v| v.as_integer());
+        tokens.map_or(65_536, |t| t as usize)
+    }
+
+    /// The RUN.toml the sweep hands `p2law train` for run `name`: the recipe's `sections` with the run's
+    /// name, output folder and model, the data folder and the `split` it trains on, the sweep's run store
+    /// and seed.
+    pub fn run_toml(
+        &self,
+        sections: &toml::Table,
+        name: &str,
+        out: &Path,
+        model: toml::Table,
+        split: &str,
+    ) -> toml::Table {
+        let mut t = sections.clone();
+        t.insert("name".into(), name.into());
+        t.insert("out".into(), out.display().to_string().into());
+        t.insert("store".into(), self.out.join("runs.sqlite").display().to_string().into());
+        t.insert("seed".into(), (self.seed as i64).into());
+        t.insert("model".into(), model.into());
+        let mut data = toml::Table::new();
+        data.insert("dir".into(), self.data.display().to_string().into());
+        data.insert("train_split".into(), split.into());
+        t.insert("data".into(), data.into());
+        t
+    }
+
+    /// Every token shard a sweep reads exists (checked before any work; `--plan` needs none).
+    pub fn check_shards(&self) -> Result<(), SweepError> {
+        for split in ["pretrain", "posttrain", "heldout", "calib"] {
+            let path = self.data.join(format!("{split}.bin"));
+            if !path.is_file() {
+                return Err(SweepError::MissingShard(path));
+            }
         }
         Ok(())
     }
 
     /// Resolves a `[pretrain]` or `[posttrain]` section as `p2law train` will when the sweep hands it over
     /// (with a stand-in run name, model and output), so its values are checked before any work starts.
-    fn dry_resolve(
-        &self,
-        section: &str,
-        sections: &toml::Table,
-    ) -> anyhow::Result<p2law_train::config::RunConfig> {
-        let mut t = sections.clone();
-        t.insert("name".into(), "check".into());
-        t.insert("out".into(), "check".into());
+    fn dry_resolve(&self, section: &str, sections: &toml::Table) -> Result<p2law_train::RunConfig, String> {
         let mut model = toml::Table::new();
         model.insert("arch".into(), toml::Table::new().into());
-        t.insert("model".into(), model.into());
-        let mut data = toml::Table::new();
-        data.insert("dir".into(), self.data.display().to_string().into());
-        t.insert("data".into(), data.into());
+        let t = self.run_toml(sections, "check", Path::new("check"), model, section);
         let file: p2law_train::FileConfig =
-            toml::Value::Table(t).try_into().map_err(|e| anyhow::anyhow!("[{section}]: {e}"))?;
-        Ok(file.resolve(Path::new(section))?)
+            toml::Value::Table(t).try_into().map_err(|e| format!("[{section}]: {e}"))?;
+        file.resolve(Path::new(section)).map_err(|e| e.to_string())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{load_in, GOOD};
     use p2law_train::schedule::Decay;
 
-    const GOOD: &str = r#"
-        name = "t"
-        out = "sweep"
-        data = "tokens"
-        [[models]]
-        name = "a"
-        arch = { architectures = ["LlamaForCausalLM"] }
-        [pretrain]
-        train = { tokens = 64, batch_tokens = 32, seq_len = 8, micro_batch = 4, lr = 1e-3 }
-        [prune]
-        methods = ["depth"]
-        rates = [0.25]
-        calib_seq_len = 8
-        [posttrain]
-        train = { tokens = 64, batch_tokens = 32, seq_len = 8, micro_batch = 4, lr = 1e-3 }
-    "#;
-
-    fn load(text: &str) -> anyhow::Result<Recipe> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.toml");
-        std::fs::write(&path, text).unwrap();
-        Recipe::load(&path)
+    fn load(text: &str) -> Result<Recipe, RecipeError> {
+        load_in(tempfile::tempdir().unwrap().path(), text)
     }
 
     #[test]
@@ -241,15 +302,9 @@ mod tests {
         assert!(r.prune.control);
     }
 
-    /// What `p2law train` makes of a recipe section, as the sweep hands it over (see `Sweep::train`).
+    /// What `p2law train` makes of a recipe section, as the sweep hands it over.
     fn resolved(r: &Recipe, sections: &toml::Table, model: toml::Table) -> p2law_train::config::RunConfig {
-        let mut t = sections.clone();
-        t.insert("name".into(), "x".into());
-        t.insert("out".into(), "/x/run".into());
-        t.insert("model".into(), model.into());
-        let mut data = toml::Table::new();
-        data.insert("dir".into(), r.data.display().to_string().into());
-        t.insert("data".into(), data.into());
+        let t = r.run_toml(sections, "x", Path::new("/x/run"), model, "posttrain");
         let file: p2law_train::FileConfig = toml::Value::Table(t).try_into().unwrap();
         file.resolve(Path::new("/x/RUN.toml")).unwrap()
     }
@@ -261,7 +316,7 @@ mod tests {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "toml") {
-                let r = Recipe::load(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+                let r = Recipe::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 names.push(r.name);
             }
         }
@@ -317,6 +372,7 @@ mod tests {
             // Values a unit reads hours into a sweep fail when the recipe is read.
             ("rates = [0.25]", "rates = [0.25]\n        criterion = \"wandaa\"", "prune.criterion"),
             ("rates = [0.25]", "rates = [0.25]\n        pattern = \"4:2\"", "prune.pattern"),
+            ("rates = [0.25]", "rates = [0.25]\n        width_axes = \"tall\"", "prune.width_axes"),
             ("rates = [0.25]", "rates = [0.25]\n        calib_samples = 0", "calib_samples"),
             // L0's windows and the curves' must be the same.
             ("calib_seq_len = 8", "calib_seq_len = 16", "set calib_seq_len = 8"),
@@ -326,8 +382,15 @@ mod tests {
         ] {
             let text = GOOD.replace(from, to);
             assert_ne!(text, GOOD, "{from}");
-            let e = format!("{:#}", load(&text).unwrap_err());
-            assert!(e.contains(want), "{want}: {e}");
+            // The whole chain: a TOML error is the source of its message.
+            let e = load(&text).unwrap_err();
+            let mut message = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                message += &format!(": {c}");
+                cause = c.source();
+            }
+            assert!(message.contains(want), "{want}: {message}");
         }
     }
 }

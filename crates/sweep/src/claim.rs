@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
+use crate::SweepError;
 
 /// Held work; the lock file goes away on drop.
 #[derive(Debug)]
@@ -30,8 +30,8 @@ impl Drop for Claim {
 }
 
 /// Claims `name` in `dir`, or returns `None` when another process (or another claim) holds it.
-pub fn try_claim(dir: &Path, name: &str) -> anyhow::Result<Option<Claim>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+pub fn try_claim(dir: &Path, name: &str) -> Result<Option<Claim>, SweepError> {
+    std::fs::create_dir_all(dir).map_err(SweepError::io("creating", dir))?;
     let path = dir.join(format!("{name}.lock"));
     loop {
         let mut file = OpenOptions::new()
@@ -40,13 +40,11 @@ pub fn try_claim(dir: &Path, name: &str) -> anyhow::Result<Option<Claim>> {
             .create(true)
             .truncate(false)
             .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
+            .map_err(SweepError::io("opening", &path))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Ok(None),
-            Err(TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("locking {}", path.display()))
-            }
+            Err(TryLockError::Error(e)) => return Err(SweepError::io("locking", &path)(e)),
         }
         // The previous owner may have removed the file between our open and our lock: then the lock is on
         // a file no longer in the folder, and the name is free for anyone. Only a lock on the file the
@@ -65,7 +63,7 @@ pub fn claim_waiting(
     name: &str,
     wait: std::time::Duration,
     poll: std::time::Duration,
-) -> anyhow::Result<Option<Claim>> {
+) -> Result<Option<Claim>, SweepError> {
     let start = std::time::Instant::now();
     loop {
         if let Some(claim) = try_claim(dir, name)? {
@@ -80,17 +78,17 @@ pub fn claim_waiting(
 
 /// Whether a process holds the claim `name` now. Reads the lock without taking the name over: a file
 /// nobody holds is left as it is (its owner, if any, removes it).
-pub fn is_held(dir: &Path, name: &str) -> anyhow::Result<bool> {
+pub fn is_held(dir: &Path, name: &str) -> Result<bool, SweepError> {
     let path = dir.join(format!("{name}.lock"));
     let file = match OpenOptions::new().read(true).open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+        Err(e) => return Err(SweepError::io("opening", &path)(e)),
     };
     match file.try_lock_shared() {
         Ok(()) => Ok(false),
         Err(TryLockError::WouldBlock) => Ok(true),
-        Err(TryLockError::Error(e)) => Err(e).with_context(|| format!("probing {}", path.display())),
+        Err(TryLockError::Error(e)) => Err(SweepError::io("probing", &path)(e)),
     }
 }
 

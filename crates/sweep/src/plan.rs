@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use super::claim;
-use super::recipe::Recipe;
+use crate::claim;
+use crate::recipe::Recipe;
+use crate::SweepError;
 
 /// What a unit does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,7 +165,7 @@ impl Plan {
                 });
             };
             if recipe.prune.control {
-                let run = format!("{}-{}", m.name, super::super::prune::CONTROL_METHOD);
+                let run = format!("{}-{}", m.name, p2law_formats::CONTROL_METHOD);
                 let id = format!("control:{}", m.name);
                 units.push(Unit {
                     id: id.clone(),
@@ -258,7 +259,7 @@ impl Plan {
 
     /// The status of every unit, in plan order; `probe` also asks the claims which not-done units are held
     /// (`Running`), otherwise a held unit whose dependencies are done reads `Ready`.
-    pub fn statuses(&self, probe: bool) -> anyhow::Result<Vec<Status>> {
+    pub fn statuses(&self, probe: bool) -> Result<Vec<Status>, SweepError> {
         let claims = self.out.join("claims");
         let mut by_id: HashMap<&str, Status> = HashMap::new();
         let mut all = Vec::with_capacity(self.units.len());
@@ -281,7 +282,7 @@ impl Plan {
 
     /// A post-training unit whose prunings are all done: done without training when its pruning was
     /// unreachable or reached the same model as an earlier rate, else ready.
-    fn posttrain_shortcut(&self, unit: &Unit) -> anyhow::Result<Status> {
+    fn posttrain_shortcut(&self, unit: &Unit) -> Result<Status, SweepError> {
         if unit.method.is_none() {
             return Ok(Status::Ready);
         }
@@ -374,46 +375,33 @@ impl Plan {
 }
 
 /// The achieved ρ a pruned model's `pruning.json` records.
-pub fn achieved_rho(pruned: &Path) -> anyhow::Result<f64> {
+pub fn achieved_rho(pruned: &Path) -> Result<f64, SweepError> {
     Ok(p2law_formats::PruningRecord::read(&pruned.join("pruning.json"))?.rho)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{load_in, GOOD};
 
+    /// Two bases (`a` pretrained, `b` from a folder), depth and 2:4 at two rates.
     fn recipe(dir: &Path, control: bool) -> Recipe {
-        let text = format!(
-            r#"
-            name = "t"
-            out = "sweep"
-            data = "tokens"
-            [[models]]
-            name = "a"
-            arch = {{ architectures = ["LlamaForCausalLM"] }}
-            [[models]]
-            name = "b"
-            hf_dir = "hf"
-            [pretrain]
-            train = {{ tokens = 64, batch_tokens = 32, seq_len = 8, micro_batch = 4, lr = 1e-3 }}
-            [prune]
-            methods = ["depth", "nm"]
-            rates = [0.25, 0.5]
-            control = {control}
-            calib_seq_len = 8
-            [posttrain]
-            train = {{ tokens = 64, batch_tokens = 32, seq_len = 8, micro_batch = 4, lr = 1e-3 }}
-            "#
-        );
-        let path = dir.join("r.toml");
-        std::fs::write(&path, text).unwrap();
-        Recipe::load(&path).unwrap()
+        let text = GOOD
+            .replace("[pretrain]", "[[models]]\nname = \"b\"\nhf_dir = \"hf\"\n[pretrain]")
+            .replace("methods = [\"depth\"]", "methods = [\"depth\", \"nm\"]")
+            .replace("rates = [0.25]", &format!("rates = [0.25, 0.5]\ncontrol = {control}"));
+        load_in(dir, &text).unwrap()
     }
 
     fn write_pruned(plan: &Plan, run: &str, rho: f64) {
         let dir = plan.out.join("pruned").join(run);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("pruning.json"), format!("{{\"rho\": {rho}}}")).unwrap();
+    }
+
+    #[test]
+    fn rate_tags_keep_the_rate_readable() {
+        assert_eq!(rate_tag(0.25), "r0.25");
     }
 
     #[test]

@@ -12,11 +12,18 @@
 //! aside first (`<prefix><pid>-<n>.old`, under the same lock), renames the new one in, then deletes the old,
 //! so the target is always either the complete old folder or the complete new one, never a mix. A staging
 //! folder dropped without a commit (an error on the way) is deleted with its lock file.
+//!
+//! [`OutDir`] ([`outdir`]) is what the commands writing a model directory use on top: the output checked
+//! against the inputs before any work, then staged and committed.
 
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+pub mod outdir;
+
+pub use outdir::{OutDir, OutDirError, OutNames};
 
 /// A folder being built beside its final place; see the module docs.
 #[derive(Debug)]

@@ -14,13 +14,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context};
-
-use super::plan::{Kind, Plan};
-use super::recipe::Recipe;
+use crate::plan::{Kind, Plan};
+use crate::recipe::Recipe;
+use crate::SweepError;
 
 /// How to submit.
 pub struct Options {
+    /// The `p2law` executable the tasks run.
+    pub exe: PathBuf,
     /// The recipe, absolute (the tasks run it).
     pub recipe: PathBuf,
     /// Extra sbatch options, one per `#SBATCH` line.
@@ -64,7 +65,7 @@ fn quote(s: &str) -> String {
 }
 
 /// The sbatch script of one level.
-fn script(recipe: &Recipe, opts: &Options, exe: &Path, dir: &Path, level: usize, units: &[String]) -> String {
+fn script(recipe: &Recipe, opts: &Options, dir: &Path, level: usize, units: &[String]) -> String {
     let cwd = std::env::current_dir().unwrap_or_else(|_| recipe.out.clone());
     let array = match opts.max_parallel {
         Some(n) => format!("0-{}%{n}", units.len() - 1),
@@ -90,7 +91,7 @@ fn script(recipe: &Recipe, opts: &Options, exe: &Path, dir: &Path, level: usize,
     s += ")\n";
     s += &format!(
         "exec {} sweep {} --out {} --unit \"${{units[$SLURM_ARRAY_TASK_ID]}}\" --log-every {} --wait {}\n",
-        quote(&exe.display().to_string()),
+        quote(&opts.exe.display().to_string()),
         quote(&opts.recipe.display().to_string()),
         quote(&recipe.out.display().to_string()),
         opts.log_every,
@@ -99,24 +100,38 @@ fn script(recipe: &Recipe, opts: &Options, exe: &Path, dir: &Path, level: usize,
     s
 }
 
-/// Writes the scripts of the units still to do and (unless a dry run) submits them.
-pub fn submit(recipe: &Recipe, plan: &Plan, opts: &Options) -> anyhow::Result<()> {
-    for opt in &opts.extra {
-        if opt.contains('\n') || !opt.starts_with('-') {
-            bail!("--slurm-opt {opt:?}: give one sbatch option, e.g. --slurm-opt=--gres=gpu:1");
-        }
+/// What [`submit`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submission {
+    /// Every unit is done: nothing written, nothing submitted.
+    Nothing,
+    /// The scripts are in `dir` (submit them with its `submit.sh`).
+    DryRun { dir: PathBuf },
+    /// Submitted: the job id of every level, in order (also in `dir/jobs.json`).
+    Submitted { dir: PathBuf, jobs: Vec<String> },
+}
+
+/// Writes the scripts of the units still to do and (unless a dry run) submits them; `say` gets a line per
+/// step (the levels, each job submitted).
+pub fn submit(
+    recipe: &Recipe,
+    plan: &Plan,
+    opts: &Options,
+    say: &dyn Fn(&str),
+) -> Result<Submission, SweepError> {
+    if let Some(opt) = opts.extra.iter().find(|opt| opt.contains('\n') || !opt.starts_with('-')) {
+        return Err(SweepError::SlurmOption(opt.clone()));
     }
     if opts.max_parallel == Some(0) {
-        bail!("--max-parallel 0: give at least 1");
+        return Err(SweepError::MaxParallelZero);
     }
     let statuses = plan.statuses(false)?;
     let done: Vec<bool> = statuses.iter().map(|s| s.is_done()).collect();
     let levels = levels(plan, &done);
     if levels.is_empty() {
-        eprintln!("[sweep {}] nothing to submit: every unit is done", recipe.name);
-        return Ok(());
+        say("nothing to submit: every unit is done");
+        return Ok(Submission::Nothing);
     }
-    let exe = std::env::current_exe().context("finding the p2law executable the tasks run")?;
     let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let mut dir = recipe.out.join("slurm").join(stamp.to_string());
     let mut k = 1;
@@ -124,38 +139,31 @@ pub fn submit(recipe: &Recipe, plan: &Plan, opts: &Options) -> anyhow::Result<()
         dir = recipe.out.join("slurm").join(format!("{stamp}-{k}"));
         k += 1;
     }
-    std::fs::create_dir_all(dir.join("logs")).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir.join("logs")).map_err(SweepError::io("creating", &dir))?;
     let mut submit_sh = String::from("#!/bin/bash\n# Submits the levels in order, each afterok on the one before.\nset -euo pipefail\ncd \"$(dirname \"$0\")\"\n");
     let mut paths = Vec::new();
     for (l, units) in levels.iter().enumerate() {
         let path = dir.join(format!("level{l}.sbatch"));
-        p2law_formats::write_atomic(&path, script(recipe, opts, &exe, &dir, l, units).as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
+        p2law_formats::write_atomic(&path, script(recipe, opts, &dir, l, units).as_bytes())
+            .map_err(SweepError::io("writing", &path))?;
         let dep = if l == 0 { String::new() } else { format!("--dependency=afterok:$job{} ", l - 1) };
         submit_sh += &format!("job{l}=$(sbatch --parsable {dep}level{l}.sbatch | cut -d';' -f1)\necho \"level {l}: job $job{l}\"\n");
         paths.push(path);
     }
     let submit_path = dir.join("submit.sh");
     p2law_formats::write_atomic(&submit_path, submit_sh.as_bytes())
-        .with_context(|| format!("writing {}", submit_path.display()))?;
+        .map_err(SweepError::io("writing", &submit_path))?;
     let summary: Vec<String> =
         levels.iter().enumerate().map(|(l, u)| format!("level {l}: {} unit(s)", u.len())).collect();
-    eprintln!(
-        "[sweep {}] {} unit(s) to do in {} level(s) ({})",
-        recipe.name,
+    say(&format!(
+        "{} unit(s) to do in {} level(s) ({})",
         levels.iter().map(Vec::len).sum::<usize>(),
         levels.len(),
         summary.join(", ")
-    );
+    ));
     if opts.dry_run {
-        eprintln!(
-            "[sweep {}] dry run: scripts in {} (submit with `bash {}`)",
-            recipe.name,
-            dir.display(),
-            submit_path.display()
-        );
-        println!("{}", dir.display());
-        return Ok(());
+        say(&format!("dry run: scripts in {} (submit with `bash {}`)", dir.display(), submit_path.display()));
+        return Ok(Submission::DryRun { dir });
     }
     let mut jobs: Vec<String> = Vec::new();
     for (l, path) in paths.iter().enumerate() {
@@ -165,65 +173,37 @@ pub fn submit(recipe: &Recipe, plan: &Plan, opts: &Options) -> anyhow::Result<()
             cmd.arg(format!("--dependency=afterok:{prev}"));
         }
         cmd.arg(path);
-        let out = cmd.output().map_err(|e| {
-            anyhow::anyhow!(
-                "running sbatch: {e} (is Slurm's client installed and on PATH?); the scripts are in {}",
-                dir.display()
-            )
-        })?;
+        let out = cmd.output().map_err(|error| SweepError::SbatchMissing { error, dir: dir.clone() })?;
         if !out.status.success() {
-            bail!(
-                "sbatch {} failed ({}): {}{}",
-                path.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim(),
-                if jobs.is_empty() {
-                    String::new()
-                } else {
-                    format!("; levels already submitted: jobs {}", jobs.join(", "))
-                }
-            );
+            return Err(SweepError::SbatchFailed {
+                path: path.clone(),
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                submitted: jobs,
+            });
         }
         let text = String::from_utf8_lossy(&out.stdout);
         let id = text.trim().split(';').next().unwrap_or("").to_string();
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
-            bail!("sbatch {}: unexpected answer {:?} (wanted a job id)", path.display(), text.trim());
+            return Err(SweepError::SbatchAnswer { path: path.clone(), answer: text.trim().to_string() });
         }
-        eprintln!("[sweep {}] level {l}: job {id} ({} task(s))", recipe.name, levels[l].len());
+        say(&format!("level {l}: job {id} ({} task(s))", levels[l].len()));
         jobs.push(id);
     }
     let record = serde_json::json!({"dir": dir, "jobs": jobs, "levels": levels});
     let path = dir.join("jobs.json");
     p2law_formats::write_atomic(&path, format!("{record}\n").as_bytes())
-        .with_context(|| format!("writing {}", path.display()))?;
-    println!("{}", jobs.join(" "));
-    Ok(())
+        .map_err(SweepError::io("writing", &path))?;
+    Ok(Submission::Submitted { dir, jobs })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{load_in, GOOD};
 
     fn recipe(dir: &Path) -> Recipe {
-        let text = r#"
-            name = "t"
-            out = "sweep"
-            data = "tokens"
-            [[models]]
-            name = "a"
-            arch = { architectures = ["LlamaForCausalLM"] }
-            [pretrain]
-            train = { tokens = 64, batch_tokens = 32, seq_len = 8, micro_batch = 4, lr = 1e-3 }
-            [prune]
-            methods = ["depth"]
-            rates = [0.25, 0.5]
-            calib_seq_len = 8
-            [posttrain]
-            train = { tokens = 64, batch_tokens = 32, seq_len = 8, micro_batch = 4, lr = 1e-3 }
-        "#;
-        let path = dir.join("r.toml");
-        std::fs::write(&path, text).unwrap();
-        Recipe::load(&path).unwrap()
+        load_in(dir, &GOOD.replace("rates = [0.25]", "rates = [0.25, 0.5]")).unwrap()
     }
 
     #[test]
@@ -255,6 +235,7 @@ mod tests {
         let r = recipe(tmp.path());
         let plan = Plan::build(&r);
         let opts = Options {
+            exe: PathBuf::from("/opt/p2law/bin/p2law"),
             recipe: tmp.path().join("r.toml"),
             extra: vec!["--gres=gpu:1".into(), "--time=01:00:00".into()],
             max_parallel: Some(3),
@@ -262,20 +243,24 @@ mod tests {
             log_every: 30.0,
             wait: 600.0,
         };
-        submit(&r, &plan, &opts).unwrap();
+        let said = std::cell::RefCell::new(Vec::new());
+        let say = |m: &str| said.borrow_mut().push(m.to_string());
+        let Submission::DryRun { dir } = submit(&r, &plan, &opts, &say).unwrap() else { panic!("a dry run") };
+        assert_eq!(said.borrow()[0], "6 unit(s) to do in 4 level(s) (level 0: 1 unit(s), level 1: 2 unit(s), level 2: 2 unit(s), level 3: 1 unit(s))");
         let runs: Vec<_> =
             std::fs::read_dir(r.out.join("slurm")).unwrap().map(|e| e.unwrap().path()).collect();
-        assert_eq!(runs.len(), 1);
+        assert_eq!(runs, [dir]);
         let level1 = std::fs::read_to_string(runs[0].join("level1.sbatch")).unwrap();
         assert!(level1.contains("#SBATCH --array=0-1%3\n"), "{level1}");
         assert!(level1.contains("#SBATCH --gres=gpu:1\n#SBATCH --time=01:00:00\n"), "{level1}");
         assert!(level1.contains("  'prune:a-depth-r0.25'\n  'prune:a-depth-r0.5'\n"), "{level1}");
+        assert!(level1.contains("exec '/opt/p2law/bin/p2law' sweep "), "{level1}");
         assert!(level1.contains("--unit \"${units[$SLURM_ARRAY_TASK_ID]}\""), "{level1}");
         let submit_sh = std::fs::read_to_string(runs[0].join("submit.sh")).unwrap();
         assert!(submit_sh.contains("--dependency=afterok:$job2 level3.sbatch"), "{submit_sh}");
         assert!(!runs[0].join("jobs.json").exists(), "a dry run submits nothing");
         let bad = Options { extra: vec!["gres=gpu:1".into()], ..opts };
-        assert!(format!("{:#}", submit(&r, &plan, &bad).unwrap_err()).contains("--slurm-opt"));
+        assert!(submit(&r, &plan, &bad, &say).unwrap_err().to_string().contains("--slurm-opt"));
     }
 
     #[test]
