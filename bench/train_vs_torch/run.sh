@@ -17,7 +17,8 @@
 # settings and clipping. The two sides alternate for ROUNDS rounds (ours, torch, ours, torch, …), each round
 # the same run from the same weights, so that load from other processes, which comes and goes over minutes,
 # falls on both. Prints tokens/s (median over every round's steps after 3 warm-up steps), the ratio
-# ours/torch, each round's medians, and the largest per-step training-loss difference (first round).
+# ours/torch, each round's medians, the largest per-step training-loss difference (first round), and a
+# roofline: each side's rate on the step's unavoidable products against this machine's best product rate.
 # Data: the token shards of `p2law data build` ($P2LAW_DATA, default data/corpus), split `pretrain`.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -139,6 +140,37 @@ import json, statistics, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
 WARMUP = 3
 import os
+import time
+from functools import cache
+
+
+def flops_per_token(c, seq):
+    """Multiply-adds x 2 of one training step per token (backward = 2x forward), products only: the q/k/v/o
+    projections, SwiGLU's three, the LM head, and causal attention (on average (seq + 1) / 2 keys per query)."""
+    d, heads, ffn = c["hidden_size"], c["num_attention_heads"], c["intermediate_size"]
+    hd = c.get("head_dim") or d // heads
+    kv = c.get("num_key_value_heads", heads)
+    layer = d * heads * hd + 2 * d * kv * hd + heads * hd * d + 3 * d * ffn + 2 * heads * hd * (seq + 1) / 2
+    return 3 * 2 * (c["num_hidden_layers"] * layer + d * c["vocab_size"])
+
+
+@cache
+def peak(threads):
+    """The best f32 product rate of this machine on `threads` threads: torch.mm (MKL) on square matrices of
+    1024 and 2048, best of 5 calls each after a warm-up, in GF/s."""
+    import torch
+    torch.set_num_threads(threads)
+    best = 0.0
+    for n in (1024, 2048):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        torch.mm(a, b)
+        for _ in range(5):
+            s = time.perf_counter()
+            torch.mm(a, b)
+            best = max(best, 2 * n**3 / (time.perf_counter() - s) / 1e9)
+    return best
+
+
 for name, desc in [("A", "d128 L4 H4 FFN352"), ("B", "d256 L6 H8 FFN704"), ("S", "SmolLM2-135M, V 49152"),
                    ("P", "SmolLM2-135M depth-pruned 0.25, V 49152")]:
     if not os.path.exists(f"{out}/{name}/ours.{rounds}.json"):
@@ -166,4 +198,12 @@ for name, desc in [("A", "d128 L4 H4 FFN352"), ("B", "d256 L6 H8 FFN704"), ("S",
            for side in ("ours", "torch")]
     print(f"   peak RSS  ours {rss[0]:6d} MiB   torch {rss[1]:6d} MiB   ratio ours/torch {rss[0] / rss[1]:.2f} "
           "(whole process: setup, batches written, training)")
+    # Roofline: the products a training step cannot avoid, against the best product rate of this machine.
+    work = flops_per_token(json.load(open(f"{out}/{name}/bench/init/config.json")), r["seq_len"])
+    best = max(peak(int(t["threads"])), max(o["product_peak_gflops"] for o in ours))
+    print(f"   roofline  {work / 1e6:.2f} MFLOP/token of products (projections, LM head, causal attention; "
+          f"x3 for backward): ours {work * rate(ours) / 1e9:.0f} GF/s, torch {work * rate(torch) / 1e9:.0f} GF/s; "
+          f"best product here {best:.0f} GF/s (torch.mm {peak(int(t['threads'])):.0f}, ours "
+          f"{max(o['product_peak_gflops'] for o in ours):.0f}), so 2x torch would need {2 * work * rate(torch) / 1e9:.0f} GF/s "
+          f"= {2 * work * rate(torch) / 1e9 / best:.0%} of it")
 PY

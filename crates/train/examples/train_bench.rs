@@ -10,7 +10,8 @@
 //! - `batches.u32`: every micro-batch the run will draw, in order, as little-endian u32 `ids` (B·T) then
 //!   `targets` (B·T);
 //! - `steps.json`: per optimizer step the learning rate, the training loss and the seconds the step took
-//!   (forward, backward, clipping, AdamW; evaluation and checkpoints happen outside this time).
+//!   (forward, backward, clipping, AdamW; evaluation and checkpoints happen outside this time), and, measured
+//!   after the run, the best rate of p2law's matrix product on this machine (`product_peak_gflops`).
 //!
 //! The run itself goes to the config's `out` directory like any run (it must not exist yet).
 
@@ -82,9 +83,29 @@ fn main() -> Result<(), p2law_train::error::BoxError> {
             "weight_decay": cfg.adamw.weight_decay,
         },
         "grad_clip": cfg.grad_clip, "threads": rayon_threads(), "steps": steps.rows,
+        "product_peak_gflops": product_peak(),
     });
     std::fs::write(out.join("steps.json"), serde_json::to_string_pretty(&summary)?)?;
     Ok(())
+}
+
+/// The best rate, in GF/s, of the product the training step uses (`gemm` in row bands on rayon's threads)
+/// on square f32 matrices of 1024 and 2048, best of 5 calls each after a warm-up: the roofline that
+/// `bench/train_vs_torch/run.sh` sets the step's product work against.
+fn product_peak() -> f64 {
+    use p2law_model::ops::fused::gemm::{product_new, View};
+    let mut best = 0f64;
+    for n in [1024, 2048] {
+        let a: Vec<f32> = (0..n * n).map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 500.0).collect();
+        let v = View::rows(0, n, n, n);
+        std::hint::black_box(product_new(&a, v, &a, v));
+        for _ in 0..5 {
+            let start = std::time::Instant::now();
+            std::hint::black_box(product_new(&a, v, &a, v));
+            best = best.max(2.0 * (n as f64).powi(3) / start.elapsed().as_secs_f64() / 1e9);
+        }
+    }
+    best
 }
 
 /// Threads candle's CPU kernels use (candle sizes its pool from `RAYON_NUM_THREADS` or the core count).
