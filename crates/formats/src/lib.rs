@@ -27,7 +27,7 @@ use std::path::PathBuf;
 
 pub use atomic::{sync_dir, sync_file, write_atomic, write_atomic_with, AtomicFile};
 pub use curve::CurveRun;
-pub use pruning::{CalibrationSet, Count, EvalSlice, PruningRecord, CONTROL_METHOD};
+pub use pruning::{CalibrationSet, Count, EvalSlice, PruningRecord, CONTROL_METHOD, L0_GIVEN, L0_MEASURED};
 pub use rng::SplitMix64;
 pub use version::{Format, FIT, P2LAW_VERSION, PRUNING, REPORT, RUN_STORE};
 

@@ -20,6 +20,11 @@ use crate::FormatError;
 /// post-trained like the pruned models (`p2law report` checks the regime with it).
 pub const CONTROL_METHOD: &str = "control";
 
+/// `l0_source` when the caller gave L0 (`p2law prune --l0`, a sweep's measured base loss).
+pub const L0_GIVEN: &str = "given (--l0)";
+/// `l0_source` when L0 was measured on the record's `eval` slice.
+pub const L0_MEASURED: &str = "measured on eval";
+
 /// The contents of a `pruning.json`. Fields are `None` only in files from before they were written or
 /// made by hand; `p2law prune` writes them all, `calibration` and `target_rho` aside for an unpruned
 /// control.
@@ -50,7 +55,7 @@ pub struct PruningRecord {
     pub n: Option<Count>,
     /// The unpruned model's held-out loss; `null` when there was no held-out shard.
     pub l0: Option<f64>,
-    /// `given (--l0)` or `measured on eval`.
+    /// [`L0_GIVEN`] or [`L0_MEASURED`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub l0_source: Option<String>,
     /// The pruned model's held-out loss before any training; `null` without a held-out shard.
@@ -105,6 +110,31 @@ pub struct CalibrationSet {
 }
 
 impl PruningRecord {
+    /// A record stamped with this format and this p2law's version, for `method` by `criterion` on the
+    /// directory `source_model`, with nothing measured yet (rate 0, no counts, losses, slices or masks): the
+    /// writer sets what it measured with struct update syntax.
+    pub fn stamped(method: &str, criterion: &str, source_model: &Path) -> PruningRecord {
+        PruningRecord {
+            format: Some(PRUNING.tag()),
+            p2law_version: Some(crate::P2LAW_VERSION.into()),
+            method: Some(method.into()),
+            criterion: Some(criterion.into()),
+            target_rho: None,
+            rho: 0.0,
+            n0: None,
+            n: None,
+            l0: None,
+            l0_source: None,
+            loss_pruned: None,
+            eval: None,
+            calibration: None,
+            source_model: Some(source_model.display().to_string()),
+            masks: None,
+            prune_seconds: None,
+            details: Value::Null,
+        }
+    }
+
     /// Reads and checks `path`.
     pub fn read(path: &Path) -> Result<PruningRecord, FormatError> {
         let text = std::fs::read_to_string(path)
@@ -242,17 +272,12 @@ mod tests {
 
     fn record() -> PruningRecord {
         PruningRecord {
-            format: Some(PRUNING.tag()),
-            p2law_version: Some(crate::P2LAW_VERSION.into()),
-            method: Some("nm".into()),
-            criterion: Some("wanda".into()),
             target_rho: Some(0.5),
             rho: 0.4921875,
             n0: Some(Count::new(1_000_000, 1_500_000)),
             n: Some(Count::new(507_813, 1_007_813)),
             l0: Some(4.25),
-            l0_source: Some("measured on eval".into()),
-            loss_pruned: None,
+            l0_source: Some(L0_MEASURED.into()),
             eval: Some(EvalSlice { data: "tokens/heldout.bin".into(), tokens: 65535, context: 512 }),
             calibration: Some(CalibrationSet {
                 source: "tokens/calib.bin".into(),
@@ -261,10 +286,10 @@ mod tests {
                 seed: 0,
                 offsets: vec![0, 1024],
             }),
-            source_model: Some("models/base".into()),
             masks: Some("masks.safetensors".into()),
             prune_seconds: Some(1.5),
             details: json!({"criterion": "wanda", "pattern": "2:4"}),
+            ..PruningRecord::stamped("nm", "wanda", Path::new("models/base"))
         }
     }
 

@@ -20,9 +20,7 @@ use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device};
 use p2law_formats::shard::{ShardError, ShardReader};
-use p2law_formats::{
-    CalibrationSet, Count, EvalSlice, PruningRecord, CONTROL_METHOD, P2LAW_VERSION, PRUNING,
-};
+use p2law_formats::{CalibrationSet, Count, EvalSlice, PruningRecord, CONTROL_METHOD, L0_GIVEN, L0_MEASURED};
 use p2law_model::staging::{OutDir, OutDirError, OutNames};
 use p2law_model::{Config, Model, ModelError, ParamCounts, SaveOptions};
 use serde_json::json;
@@ -215,16 +213,12 @@ impl PruneJob {
         let after = ParamCounts::from_config(outcome.model.config());
         let zeroed = outcome.n0 - outcome.n - (before.non_embedding - after.non_embedding) as u64;
         let record = PruningRecord {
-            format: Some(PRUNING.tag()),
-            p2law_version: Some(P2LAW_VERSION.into()),
-            method: Some(method.into()),
-            criterion: Some(criterion.into()),
             target_rho: Some(request.rate),
             rho: outcome.rho(),
             n0: Some(Count::new(before.non_embedding as u64, before.total as u64)),
             n: Some(Count::new(outcome.n, after.total as u64 - zeroed)),
             l0,
-            l0_source: Some(if self.l0.is_some() { "given (--l0)" } else { "measured on eval" }.into()),
+            l0_source: Some(if self.l0.is_some() { L0_GIVEN } else { L0_MEASURED }.into()),
             loss_pruned,
             eval: heldout.as_ref().map(|p| EvalSlice {
                 data: p.display().to_string(),
@@ -238,10 +232,10 @@ impl PruneJob {
                 seed: self.seed,
                 offsets: starts.iter().map(|&s| s as u64).collect(),
             }),
-            source_model: Some(self.model.display().to_string()),
             masks: outcome.masks.as_ref().map(|_| "masks.safetensors".into()),
             prune_seconds: Some(prune_seconds),
             details: outcome.details,
+            ..PruningRecord::stamped(method, criterion, &self.model)
         };
         write_output(&out, &self.model, &outcome.model, outcome.masks.as_ref(), &record, self.dtype)?;
         Ok(record)
@@ -279,27 +273,19 @@ impl ControlJob {
         let counts = ParamCounts::from_config(&config);
         let count = Count::new(counts.non_embedding as u64, counts.total as u64);
         let record = PruningRecord {
-            format: Some(PRUNING.tag()),
-            p2law_version: Some(P2LAW_VERSION.into()),
-            method: Some(CONTROL_METHOD.into()),
-            criterion: Some("none".into()),
-            target_rho: None,
-            rho: 0.0,
             n0: Some(count),
             n: Some(count),
             l0: Some(l0),
-            l0_source: Some("measured on eval".into()),
+            l0_source: Some(L0_MEASURED.into()),
             loss_pruned: Some(l0),
             eval: Some(EvalSlice {
                 data: self.heldout.display().to_string(),
                 tokens: ids.len().saturating_sub(1) as u64,
                 context: seq_len as u64,
             }),
-            calibration: None,
-            source_model: Some(self.model.display().to_string()),
-            masks: None,
             prune_seconds: Some(0.0),
             details: json!({"control": "the base model, unpruned, post-trained like the pruned models"}),
+            ..PruningRecord::stamped(CONTROL_METHOD, "none", &self.model)
         };
         write_output(&out, &self.model, &model, None, &record, self.dtype)?;
         Ok(record)
