@@ -19,9 +19,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use p2law_train::sampler::Sampler;
-use p2law_train::trainer::{self, Control, Progress, StepReport};
-use p2law_train::FileConfig;
-use p2law_train::{Data, LanguageModel};
+use p2law_train::trainer::{Control, Progress, StepReport};
+use p2law_train::{FileConfig, LanguageModel};
 
 /// Collects the per-step reports.
 struct Steps {
@@ -40,8 +39,6 @@ impl Progress for Steps {
 }
 
 fn main() -> Result<(), p2law_train::error::BoxError> {
-    // As `p2law train` does.
-    let _keep = p2law_train::alloc::KeepFreedMemory::new();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [config, out] = args.as_slice() else {
         return Err("usage: train_bench RUN.toml OUT_DIR".into());
@@ -65,17 +62,8 @@ fn main() -> Result<(), p2law_train::error::BoxError> {
     file.flush()?;
 
     let mut steps = Steps { batch_tokens: cfg.batch_tokens, rows: Vec::new() };
-    let data = Data { train: &setup.train, heldout: &setup.heldout };
-    trainer::train(
-        &cfg,
-        &setup.model,
-        setup.meta,
-        setup.masks,
-        data,
-        &setup.device,
-        Control::default(),
-        &mut steps,
-    )?;
+    // As `p2law train` does.
+    setup.train(&cfg, Control::default(), &mut steps)?;
     let summary = serde_json::json!({
         "seq_len": cfg.seq_len, "micro_batch": cfg.micro_batch, "accum": cfg.accum,
         "batch_tokens": cfg.batch_tokens, "adamw": {
